@@ -1,1 +1,208 @@
-//! placeholder
+//! The objectql driver contract.
+//!
+//! A driver connects objectql to one kind of storage. It is one object-safe
+//! async trait, [`Driver`], used as `Arc<dyn Driver>`; what it can do is
+//! *data* ([`Capabilities`]), resolved when it connects, plus a
+//! per-condition [`Pushdown`] classification the planner asks before pushing
+//! a predicate down.
+//!
+//! # For callers
+//! Services do not call drivers directly: the `objectql` crate's `Engine`
+//! validates every query against the object schemas, plans it against the
+//! driver's capabilities, runs the pushed part on the driver and the residual
+//! locally. Every method therefore receives *validated* queries and records.
+//!
+//! # For implementers
+//! Implement [`Driver`]; declare [`Capabilities`] honestly — the conformance
+//! suite (`objectql-conformance`) checks claims both ways: a feature you
+//! declare must work, a feature you do not declare must fail with
+//! [`Error::Unsupported`]. Return [`Error::Driver`] with a classified
+//! [`DriverErrorKind`] for backend failures, keeping the client's error as the
+//! `source`. Never panic on a backend's answer.
+//!
+//! ```
+//! use objectql_driver::{Capabilities, Feature};
+//!
+//! let caps = Capabilities::default().with(Feature::Transactions);
+//! assert!(caps.has(Feature::Transactions));
+//! assert!(!caps.has(Feature::Vectors));
+//! ```
+
+mod arrow;
+mod capabilities;
+mod stream;
+
+use async_trait::async_trait;
+pub use objectql_query_ast::{
+    BoxError, Catalog, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
+};
+
+pub use crate::arrow::{arrow_schema, records_to_batch};
+pub use crate::capabilities::{Capabilities, Feature, IsolationLevel, Pushdown};
+pub use crate::stream::{BatchStream, RowStream, rows_to_stream};
+
+/// An open transaction, as the driver identifies it.
+///
+/// Ids are handed out by [`Driver::begin`] and are only meaningful to the
+/// driver that issued them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxId(pub u64);
+
+/// What every call receives besides its own arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Cx<'a> {
+    /// Every registered object schema (a join or an expand may involve several).
+    pub catalog: &'a Catalog,
+    /// The transaction the call runs in, if any.
+    pub tx: Option<TxId>,
+}
+
+impl<'a> Cx<'a> {
+    /// A context outside any transaction.
+    pub fn new(catalog: &'a Catalog) -> Self {
+        Self { catalog, tx: None }
+    }
+
+    /// The schema of `object`, or a configuration error.
+    pub fn schema(&self, object: &str) -> Result<&'a ObjectSchema> {
+        self.catalog
+            .get(object)
+            .ok_or_else(|| Error::config(format!("object `{object}` is not registered")))
+    }
+}
+
+/// Connection pool statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStats {
+    /// Connections open.
+    pub total: u32,
+    /// Open and idle.
+    pub idle: u32,
+    /// Open and in use.
+    pub active: u32,
+    /// Callers waiting for a connection.
+    pub waiting: u32,
+}
+
+/// How an upsert decides between insert and update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The fields whose values identify an existing record (a unique key).
+    pub fields: Vec<String>,
+}
+
+/// One step of an `EXPLAIN`: where a part of the plan runs, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExplainStep {
+    /// `driver:<name>` or `local`.
+    pub location: String,
+    /// The operation (`scan`, `filter`, `sort`, `aggregate`, `sql`, …).
+    pub operation: String,
+    /// Details: the pushed filter, the SQL text, the number of bound parameters.
+    pub detail: String,
+}
+
+/// A storage backend.
+///
+/// All reads and writes take a [`Cx`] (the catalog and the transaction, if
+/// any). Queries and records are already validated by the engine.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// A short name (`memory`, `sqlite`, `postgres`…), used in errors and reports.
+    fn name(&self) -> &str;
+
+    /// What this driver can do, resolved at connect time.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Whether this driver can evaluate `condition` on `schema` with exactly
+    /// the protocol's semantics. The default trusts [`Capabilities::filters`].
+    fn classify(&self, schema: &ObjectSchema, condition: &objectql_query_ast::Condition) -> Pushdown {
+        let _ = (schema, condition);
+        if self.capabilities().filters { Pushdown::Exact } else { Pushdown::Unsupported }
+    }
+
+    /// Checks that the backend answers.
+    async fn health_check(&self) -> Result<()>;
+
+    /// Pool statistics.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+
+    /// Closes connections; later calls fail with `ConnectionLost`.
+    async fn close(&self) -> Result<()>;
+
+    /// Creates or alters storage for `schema`. Idempotent.
+    async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()>;
+
+    /// Drops the storage of `object` (no error if it does not exist).
+    async fn drop_object(&self, object: &str) -> Result<()>;
+
+    /// Describes an existing table/collection, for external datasources.
+    /// `Ok(None)` when it does not exist.
+    async fn introspect(&self, object: &str) -> Result<Option<ObjectSchema>>;
+
+    /// Runs a query (the pushed part of a plan) and streams its rows.
+    async fn find(&self, cx: Cx<'_>, query: &Query) -> Result<RowStream>;
+
+    /// Runs a query and streams Arrow record batches typed from the object
+    /// schema. The default converts the row stream in batches of 8192.
+    async fn find_arrow(&self, cx: Cx<'_>, query: &Query) -> Result<BatchStream> {
+        let schema = cx.schema(query.object.as_deref().unwrap_or_default())?;
+        let rows = self.find(cx, query).await?;
+        crate::arrow::batches_from_rows(schema, query, rows)
+    }
+
+    /// Counts the rows matching `filter`.
+    async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64>;
+
+    /// Distinct non-null values of `field` among rows matching `filter`, ascending.
+    async fn distinct(&self, cx: Cx<'_>, object: &str, field: &str, filter: Option<&Filter>) -> Result<Vec<Value>>;
+
+    /// Describes how the driver runs `query`.
+    async fn explain(&self, cx: Cx<'_>, query: &Query) -> Result<Vec<ExplainStep>>;
+
+    /// Inserts records (all or none); returns them as stored (generated keys included).
+    async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>>;
+
+    /// Updates one record by primary key; returns it, or `None` if it does not exist.
+    async fn update(&self, cx: Cx<'_>, object: &str, id: &Value, patch: Record) -> Result<Option<Record>>;
+
+    /// Updates every record matching `filter`; returns how many.
+    async fn update_many(&self, cx: Cx<'_>, object: &str, filter: &Filter, patch: Record) -> Result<u64>;
+
+    /// Inserts each record, or updates the existing one with the same values of
+    /// `conflict.fields`. Returns the stored records.
+    async fn upsert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>, conflict: &Conflict) -> Result<Vec<Record>>;
+
+    /// Deletes one record by primary key; `false` if it did not exist.
+    async fn delete(&self, cx: Cx<'_>, object: &str, id: &Value) -> Result<bool>;
+
+    /// Deletes every record matching `filter`; returns how many.
+    async fn delete_many(&self, cx: Cx<'_>, object: &str, filter: &Filter) -> Result<u64>;
+
+    /// Begins a transaction. Drivers without [`Feature::Transactions`] return
+    /// [`Error::Unsupported`].
+    async fn begin(&self, isolation: IsolationLevel) -> Result<TxId> {
+        let _ = isolation;
+        Err(Error::unsupported("transactions", self.name()))
+    }
+
+    /// Commits a transaction.
+    async fn commit(&self, tx: TxId) -> Result<()> {
+        let _ = tx;
+        Err(Error::unsupported("transactions", self.name()))
+    }
+
+    /// Rolls a transaction back.
+    async fn rollback(&self, tx: TxId) -> Result<()> {
+        let _ = tx;
+        Err(Error::unsupported("transactions", self.name()))
+    }
+
+    /// Called (synchronously, from `Drop`) when a transaction handle is dropped
+    /// without commit or rollback: the driver must roll it back, now or soon.
+    fn abandon(&self, tx: TxId) {
+        let _ = tx;
+    }
+}

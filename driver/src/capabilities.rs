@@ -1,0 +1,170 @@
+//! Capabilities: what a driver can do, as data.
+
+use std::fmt;
+
+/// A feature a driver either has or lacks; it cannot be emulated locally.
+///
+/// Conformance cases that need a feature are run against every driver: one
+/// that declares it must pass them, one that does not must fail them with
+/// `Unsupported`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Feature {
+    /// `begin` / `commit` / `rollback`.
+    Transactions,
+    /// Unique fields and unique indexes are enforced.
+    UniqueConstraints,
+    /// References with `deleteBehavior` are enforced.
+    ForeignKeys,
+    /// `json` fields are stored and returned as documents.
+    JsonFields,
+    /// `binary` fields.
+    BinaryFields,
+    /// `vector` fields and nearest-neighbour queries.
+    Vectors,
+    /// Full-text search.
+    FullText,
+}
+
+impl Feature {
+    /// Every feature.
+    pub const ALL: [Feature; 7] = [
+        Self::Transactions,
+        Self::UniqueConstraints,
+        Self::ForeignKeys,
+        Self::JsonFields,
+        Self::BinaryFields,
+        Self::Vectors,
+        Self::FullText,
+    ];
+
+    /// The snake_case name used in conformance cases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transactions => "transactions",
+            Self::UniqueConstraints => "unique_constraints",
+            Self::ForeignKeys => "foreign_keys",
+            Self::JsonFields => "json_fields",
+            Self::BinaryFields => "binary_fields",
+            Self::Vectors => "vectors",
+            Self::FullText => "full_text",
+        }
+    }
+
+    /// Parses a snake_case name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Transaction isolation levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum IsolationLevel {
+    /// Read committed.
+    ReadCommitted,
+    /// Repeatable read (snapshot).
+    RepeatableRead,
+    /// Serializable (the default).
+    #[default]
+    Serializable,
+}
+
+impl IsolationLevel {
+    /// Parses `read_committed`, `repeatable_read`, `serializable`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read_committed" => Some(Self::ReadCommitted),
+            "repeatable_read" => Some(Self::RepeatableRead),
+            "serializable" => Some(Self::Serializable),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a driver evaluates a predicate with the protocol's exact meaning
+/// (like DataFusion's `TableProviderFilterPushDown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushdown {
+    /// Pushed, and the backend's answer is exact.
+    Exact,
+    /// Pushed as a superset pre-filter; the planner re-checks locally.
+    Inexact,
+    /// Not pushed; the planner evaluates it locally.
+    Unsupported,
+}
+
+/// What a driver can do, resolved at connect time (server versions matter).
+///
+/// Query-shape flags say what the driver can *push down*; whatever it
+/// cannot is run locally by the planner with the reference semantics.
+/// [`Feature`]s cannot be emulated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    features: Vec<Feature>,
+    /// Evaluates `where` filters (subject to [`Pushdown`] per condition).
+    pub filters: bool,
+    /// Sorts, with the protocol's NULL ordering.
+    pub sorting: bool,
+    /// Applies limit and offset.
+    pub paging: bool,
+    /// Projects fields.
+    pub projection: bool,
+    /// Runs aggregations, groupBy (incl. date buckets) and having.
+    pub aggregations: bool,
+    /// Distinct rows.
+    pub distinct: bool,
+    /// Joins between objects of this datasource.
+    pub joins: bool,
+    /// Keyset cursors.
+    pub cursor: bool,
+    /// Isolation levels `begin` accepts (empty without transactions).
+    pub isolation_levels: Vec<IsolationLevel>,
+    /// The backend's bind-parameter limit per statement, if any.
+    pub max_bind_params: Option<usize>,
+}
+
+impl Capabilities {
+    /// Everything pushed down, every feature except those listed elsewhere — the
+    /// memory driver's capabilities.
+    pub fn everything() -> Self {
+        Self {
+            features: Vec::new(),
+            filters: true,
+            sorting: true,
+            paging: true,
+            projection: true,
+            aggregations: true,
+            distinct: true,
+            joins: true,
+            cursor: true,
+            isolation_levels: Vec::new(),
+            max_bind_params: None,
+        }
+    }
+
+    /// Adds a feature.
+    pub fn with(mut self, feature: Feature) -> Self {
+        if !self.features.contains(&feature) {
+            self.features.push(feature);
+        }
+        self
+    }
+
+    /// Whether the driver has `feature`.
+    pub fn has(&self, feature: Feature) -> bool {
+        self.features.contains(&feature)
+    }
+
+    /// The declared features.
+    pub fn features(&self) -> &[Feature] {
+        &self.features
+    }
+}
