@@ -1,1 +1,6 @@
-//! placeholder
+//! objectql planner: the capability-aware split of a query into the part a
+//! driver pushes down and the residual part run locally, and the reference
+//! evaluator ([`eval`]) that gives every local operator the memory driver's
+//! semantics.
+
+pub mod eval;
