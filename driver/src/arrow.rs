@@ -6,14 +6,17 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeListBuilder, Float64Builder,
-    Int64Builder, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeListBuilder,
+    Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{NaiveDate, Timelike};
 use futures::StreamExt;
-use objectql_query_ast::{AggFunction, DriverErrorKind, Error, ObjectSchema, Query, Record, Result, StorageType, Value};
+use objectql_query_ast::{
+    AggFunction, DriverErrorKind, Error, ObjectSchema, Query, Record, Result, StorageType, Value,
+};
 
 use crate::stream::{BatchStream, RowStream};
 
@@ -46,13 +49,22 @@ fn output_columns(schema: &ObjectSchema, query: &Query) -> Result<Vec<(String, S
     let field_type = |name: &str| -> Result<StorageType> {
         schema
             .get(name)
-            .ok_or_else(|| Error::internal(format!("column `{name}` is not a field of `{}`", schema.name)))?
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "column `{name}` is not a field of `{}`",
+                    schema.name
+                ))
+            })?
             .storage_type()
     };
     let all: Vec<(String, StorageType)> = if query.is_aggregate() {
         let mut cols = Vec::new();
         for g in &query.group_by {
-            let st = if g.granularity.is_some() { StorageType::Text } else { field_type(&g.field)? };
+            let st = if g.granularity.is_some() {
+                StorageType::Text
+            } else {
+                field_type(&g.field)?
+            };
             cols.push((g.output_name().to_owned(), st));
         }
         for a in &query.aggregations {
@@ -100,7 +112,10 @@ pub fn arrow_schema(schema: &ObjectSchema, query: &Query) -> Result<SchemaRef> {
 fn decode_err(column: &str, v: &Value, st: StorageType) -> Error {
     Error::driver(
         DriverErrorKind::Decode,
-        format!("value {v} of column `{column}` does not fit Arrow type for {}", st.name()),
+        format!(
+            "value {v} of column `{column}` does not fit Arrow type for {}",
+            st.name()
+        ),
     )
 }
 
@@ -125,14 +140,17 @@ fn column_array(name: &str, st: StorageType, rows: &[Record]) -> Result<ArrayRef
                 match v {
                     Value::Null => b.append_null(),
                     Value::Float(f) => b.append_value(*f),
-                    Value::Int(i) => b.append_value(objectql_query_ast::int_to_f64(*i).ok_or_else(|| err(v))?),
+                    Value::Int(i) => {
+                        b.append_value(objectql_query_ast::int_to_f64(*i).ok_or_else(|| err(v))?)
+                    }
                     other => return Err(err(other)),
                 }
             }
             Arc::new(b.finish())
         }
         StorageType::Decimal { precision, scale } => {
-            let p = u8::try_from(precision).map_err(|_| Error::internal("decimal precision beyond 255"))?;
+            let p = u8::try_from(precision)
+                .map_err(|_| Error::internal("decimal precision beyond 255"))?;
             let s = i8::try_from(scale).map_err(|_| Error::internal("decimal scale beyond 127"))?;
             let mut b = Decimal128Builder::with_capacity(rows.len())
                 .with_precision_and_scale(p, s)
@@ -165,13 +183,15 @@ fn column_array(name: &str, st: StorageType, rows: &[Record]) -> Result<ArrayRef
             Arc::new(b.finish())
         }
         StorageType::Date => {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::internal("epoch"))?;
+            let epoch =
+                NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::internal("epoch"))?;
             let mut b = Date32Builder::with_capacity(rows.len());
             for v in values {
                 match v {
                     Value::Null => b.append_null(),
                     Value::Date(d) => {
-                        let days = i32::try_from(d.signed_duration_since(epoch).num_days()).map_err(|_| err(v))?;
+                        let days = i32::try_from(d.signed_duration_since(epoch).num_days())
+                            .map_err(|_| err(v))?;
                         b.append_value(days);
                     }
                     other => return Err(err(other)),
@@ -217,7 +237,8 @@ fn column_array(name: &str, st: StorageType, rows: &[Record]) -> Result<ArrayRef
             Arc::new(b.finish())
         }
         StorageType::Vector { dimensions } => {
-            let n = i32::try_from(dimensions).map_err(|_| Error::internal("vector dimensions beyond i32"))?;
+            let n = i32::try_from(dimensions)
+                .map_err(|_| Error::internal("vector dimensions beyond i32"))?;
             let mut b = FixedSizeListBuilder::new(Float64Builder::new(), n);
             for v in values {
                 match v {
@@ -256,7 +277,11 @@ fn column_array(name: &str, st: StorageType, rows: &[Record]) -> Result<ArrayRef
 }
 
 /// Converts rows (already the output of `query`) into one record batch.
-pub fn records_to_batch(schema: &ObjectSchema, query: &Query, rows: &[Record]) -> Result<RecordBatch> {
+pub fn records_to_batch(
+    schema: &ObjectSchema,
+    query: &Query,
+    rows: &[Record],
+) -> Result<RecordBatch> {
     let cols = output_columns(schema, query)?;
     let arrow = arrow_schema(schema, query)?;
     let arrays = cols
@@ -267,7 +292,11 @@ pub fn records_to_batch(schema: &ObjectSchema, query: &Query, rows: &[Record]) -
 }
 
 /// Groups a row stream into record batches of up to 8192 rows.
-pub(crate) fn batches_from_rows(schema: &ObjectSchema, query: &Query, rows: RowStream) -> Result<BatchStream> {
+pub(crate) fn batches_from_rows(
+    schema: &ObjectSchema,
+    query: &Query,
+    rows: RowStream,
+) -> Result<BatchStream> {
     // Fail early on a query whose output cannot be typed.
     output_columns(schema, query)?;
     let schema = schema.clone();
@@ -295,11 +324,17 @@ mod tests {
         let mut r = Record::new();
         r.insert("id".into(), Value::String("a".into()));
         r.insert("n".into(), Value::Int(7));
-        r.insert("price".into(), Value::Decimal(rust_decimal::Decimal::new(150, 2)));
+        r.insert(
+            "price".into(),
+            Value::Decimal(rust_decimal::Decimal::new(150, 2)),
+        );
         r.insert("at".into(), Value::Null);
         let b = records_to_batch(&schema, &q, &[r]).unwrap();
         assert_eq!(b.num_rows(), 1);
-        assert_eq!(b.schema().field(2).data_type(), &DataType::Decimal128(10, 2));
+        assert_eq!(
+            b.schema().field(2).data_type(),
+            &DataType::Decimal128(10, 2)
+        );
         assert!(b.column(3).is_null(0));
     }
 

@@ -89,6 +89,9 @@ pub struct PoolStats {
 pub struct Conflict {
     /// The fields whose values identify an existing record (a unique key).
     pub fields: Vec<String>,
+    /// The fields an existing record takes from the upserted one (the fields
+    /// the caller gave, less the primary key and the conflict fields).
+    pub update_fields: Vec<String>,
 }
 
 /// One step of an `EXPLAIN`: where a part of the plan runs, and what it does.
@@ -100,6 +103,12 @@ pub struct ExplainStep {
     pub operation: String,
     /// Details: the pushed filter, the SQL text, the number of bound parameters.
     pub detail: String,
+}
+
+impl std::fmt::Debug for dyn Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Driver({})", self.name())
+    }
 }
 
 /// A storage backend.
@@ -116,9 +125,17 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Whether this driver can evaluate `condition` on `schema` with exactly
     /// the protocol's semantics. The default trusts [`Capabilities::filters`].
-    fn classify(&self, schema: &ObjectSchema, condition: &objectql_query_ast::Condition) -> Pushdown {
+    fn classify(
+        &self,
+        schema: &ObjectSchema,
+        condition: &objectql_query_ast::Condition,
+    ) -> Pushdown {
         let _ = (schema, condition);
-        if self.capabilities().filters { Pushdown::Exact } else { Pushdown::Unsupported }
+        if self.capabilities().filters {
+            Pushdown::Exact
+        } else {
+            Pushdown::Unsupported
+        }
     }
 
     /// Checks that the backend answers.
@@ -157,7 +174,13 @@ pub trait Driver: Send + Sync + 'static {
     async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64>;
 
     /// Distinct non-null values of `field` among rows matching `filter`, ascending.
-    async fn distinct(&self, cx: Cx<'_>, object: &str, field: &str, filter: Option<&Filter>) -> Result<Vec<Value>>;
+    async fn distinct(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        field: &str,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Value>>;
 
     /// Describes how the driver runs `query`.
     async fn explain(&self, cx: Cx<'_>, query: &Query) -> Result<Vec<ExplainStep>>;
@@ -166,14 +189,32 @@ pub trait Driver: Send + Sync + 'static {
     async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>>;
 
     /// Updates one record by primary key; returns it, or `None` if it does not exist.
-    async fn update(&self, cx: Cx<'_>, object: &str, id: &Value, patch: Record) -> Result<Option<Record>>;
+    async fn update(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        id: &Value,
+        patch: Record,
+    ) -> Result<Option<Record>>;
 
     /// Updates every record matching `filter`; returns how many.
-    async fn update_many(&self, cx: Cx<'_>, object: &str, filter: &Filter, patch: Record) -> Result<u64>;
+    async fn update_many(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        filter: &Filter,
+        patch: Record,
+    ) -> Result<u64>;
 
     /// Inserts each record, or updates the existing one with the same values of
     /// `conflict.fields`. Returns the stored records.
-    async fn upsert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>, conflict: &Conflict) -> Result<Vec<Record>>;
+    async fn upsert(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        records: Vec<Record>,
+        conflict: &Conflict,
+    ) -> Result<Vec<Record>>;
 
     /// Deletes one record by primary key; `false` if it did not exist.
     async fn delete(&self, cx: Cx<'_>, object: &str, id: &Value) -> Result<bool>;

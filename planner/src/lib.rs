@@ -4,3 +4,6 @@
 //! semantics.
 
 pub mod eval;
+mod plan;
+
+pub use plan::{Plan, plan, split_filter};

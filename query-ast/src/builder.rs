@@ -12,7 +12,9 @@
 //! ```
 
 use crate::filter::{Filter, Op, Operand};
-use crate::query::{AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, Query, SortItem};
+use crate::query::{
+    AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, Query, SortItem,
+};
 use crate::value::Value;
 
 /// Starts a condition on `name`.
@@ -80,7 +82,10 @@ impl FieldRef {
 
     /// `$nin`, NULL-safe.
     pub fn not_in<V: Into<Value>>(self, values: impl IntoIterator<Item = V>) -> Filter {
-        Filter::cond(self.0, Op::Nin(values.into_iter().map(Into::into).collect()))
+        Filter::cond(
+            self.0,
+            Op::Nin(values.into_iter().map(Into::into).collect()),
+        )
     }
 
     /// `$between` (inclusive).
@@ -176,16 +181,23 @@ impl Query {
             field: field.into(),
             granularity: None,
             alias: None,
+            timezone: None,
         });
         self
     }
 
     /// Groups by date buckets of a date/datetime field.
-    pub fn group_by_date(mut self, field: impl Into<String>, g: DateGranularity, alias: impl Into<String>) -> Self {
+    pub fn group_by_date(
+        mut self,
+        field: impl Into<String>,
+        g: DateGranularity,
+        alias: impl Into<String>,
+    ) -> Self {
         self.group_by.push(GroupBy {
             field: field.into(),
             granularity: Some(g),
             alias: Some(alias.into()),
+            timezone: None,
         });
         self
     }
@@ -209,7 +221,13 @@ impl Query {
     }
 
     /// Adds a join.
-    pub fn join(mut self, join_type: JoinType, object: impl Into<String>, alias: impl Into<String>, on: Filter) -> Self {
+    pub fn join(
+        mut self,
+        join_type: JoinType,
+        object: impl Into<String>,
+        alias: impl Into<String>,
+        on: Filter,
+    ) -> Self {
         self.joins.push(Join {
             join_type,
             object: object.into(),

@@ -220,7 +220,8 @@ impl Error {
 
     /// Whether retrying may succeed (see [`DriverErrorKind::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
-        self.driver_kind().is_some_and(DriverErrorKind::is_retryable)
+        self.driver_kind()
+            .is_some_and(DriverErrorKind::is_retryable)
     }
 
     /// The JSON path of the offending input, for validation errors.

@@ -15,7 +15,6 @@ pub const MAX_FILTER_DEPTH: usize = 64;
 
 /// A boolean condition over the fields of a record.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Filter {
     /// All must hold; the empty `And` is TRUE.
     And(Vec<Filter>),
@@ -201,10 +200,15 @@ impl Filter {
                     Op::Eq(Operand::Value(v)) if is_shorthand_value(v) => v.to_json(),
                     op => {
                         let comparand = match op {
-                            Op::Eq(o) | Op::Ne(o) | Op::Gt(o) | Op::Gte(o) | Op::Lt(o) | Op::Lte(o) => {
-                                operand_json(o)
+                            Op::Eq(o)
+                            | Op::Ne(o)
+                            | Op::Gt(o)
+                            | Op::Gte(o)
+                            | Op::Lt(o)
+                            | Op::Lte(o) => operand_json(o),
+                            Op::In(v) | Op::Nin(v) => {
+                                Json::Array(v.iter().map(Value::to_json).collect())
                             }
-                            Op::In(v) | Op::Nin(v) => Json::Array(v.iter().map(Value::to_json).collect()),
                             Op::Between(a, b) => json!([a.to_json(), b.to_json()]),
                             Op::Contains(s)
                             | Op::NotContains(s)
@@ -407,13 +411,13 @@ fn parse_text(c: &Json, p: &Path) -> Result<String> {
 }
 
 fn parse_operand(c: &Json, p: &Path) -> Result<Operand> {
-    if let Json::Object(m) = c {
-        if let (1, Some(f)) = (m.len(), m.get("$field")) {
-            return match f {
-                Json::String(name) if !name.is_empty() => Ok(Operand::Field(name.clone())),
-                _ => Err(p.key("$field").err("`$field` takes a field name")),
-            };
-        }
+    if let Json::Object(m) = c
+        && let (1, Some(f)) = (m.len(), m.get("$field"))
+    {
+        return match f {
+            Json::String(name) if !name.is_empty() => Ok(Operand::Field(name.clone())),
+            _ => Err(p.key("$field").err("`$field` takes a field name")),
+        };
     }
     Ok(Operand::Value(scalar_value(c, p)?))
 }
@@ -456,7 +460,9 @@ fn scalar_value(c: &Json, p: &Path) -> Result<Value> {
                 }
                 Ok(Value::Int(i))
             } else if n.is_u64() {
-                Err(p.err(format!("integer {n} is beyond ±2^53 and cannot be carried exactly in JSON")))
+                Err(p.err(format!(
+                    "integer {n} is beyond ±2^53 and cannot be carried exactly in JSON"
+                )))
             } else {
                 Value::from_json(c, p)
             }
@@ -513,7 +519,9 @@ fn parse_triplet(items: &[Json], path: &Path) -> Result<Filter> {
     let field = items.first().and_then(Json::as_str).unwrap_or_default();
     check_filter_field(field, &path.index(0))?;
     let Some(op) = items.get(1).and_then(Json::as_str) else {
-        return Err(path.index(1).err("expected an operator string in `[field, op, value]`"));
+        return Err(path
+            .index(1)
+            .err("expected an operator string in `[field, op, value]`"));
     };
     let vp = path.index(2);
     let value = items.get(2);
@@ -521,15 +529,21 @@ fn parse_triplet(items: &[Json], path: &Path) -> Result<Filter> {
         return Err(path.err("a comparison has the form `[field, operator, value]`"));
     }
     let need = |v: Option<&Json>| -> Result<Json> {
-        v.cloned()
-            .ok_or_else(|| path.err(format!("operator `{op}` needs a value: `[field, \"{op}\", value]`")))
+        v.cloned().ok_or_else(|| {
+            path.err(format!(
+                "operator `{op}` needs a value: `[field, \"{op}\", value]`"
+            ))
+        })
     };
     let lower = op.to_ascii_lowercase();
     let null_op = |is_null: bool| -> Result<Op> {
         match value {
             None => Ok(Op::Null(is_null)),
             Some(Json::Bool(b)) => Ok(Op::Null(if *b { is_null } else { !is_null })),
-            Some(other) => Err(vp.err(format!("`{op}` takes no value or a boolean, found {}", json_type(other)))),
+            Some(other) => Err(vp.err(format!(
+                "`{op}` takes no value or a boolean, found {}",
+                json_type(other)
+            ))),
         }
     };
     let canonical = match lower.as_str() {
@@ -567,6 +581,7 @@ fn parse_triplet(items: &[Json], path: &Path) -> Result<Filter> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::needless_pass_by_value)]
     fn p(j: Json) -> Result<Filter> {
         Filter::from_json(&j, &Path::root("where"))
     }
@@ -597,7 +612,11 @@ mod tests {
         let e = p(j).unwrap_err();
         assert!(e.to_string().contains("deeper"));
         // 10,000 levels of JSON text stop at the parser's recursion limit.
-        let text = format!("{}{{\"a\":1}}{}", "{\"$not\":".repeat(10_000), "}".repeat(10_000));
+        let text = format!(
+            "{}{{\"a\":1}}{}",
+            "{\"$not\":".repeat(10_000),
+            "}".repeat(10_000)
+        );
         let e = crate::Query::parse(&format!("{{\"object\":\"t\",\"where\":{text}}}")).unwrap_err();
         assert!(matches!(e, crate::Error::Json { .. }), "{e}");
     }

@@ -38,10 +38,15 @@ pub use builder::{FieldRef, field};
 pub use error::{BoxError, DriverErrorKind, Error, Path, Result};
 pub use filter::{Condition, Filter, MAX_FILTER_DEPTH, Op, Operand};
 pub use query::{
-    AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, MAX_EXPAND_DEPTH, NullsOrder,
-    Query, SearchSpec, SortItem, SortOrder,
+    AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, MAX_EXPAND_DEPTH,
+    NullsOrder, Query, SearchSpec, SortItem, SortOrder,
 };
-pub use schema::{Catalog, DeleteBehavior, Field, Index, IndexKind, ObjectSchema, StorageType, check_field_name};
+pub use schema::{
+    Catalog, DeleteBehavior, Field, Index, IndexKind, ObjectSchema, StorageType, check_field_name,
+};
 pub use tokens::ResolveContext;
-pub use validate::{Record, WriteMode, coerce, int_to_f64, parse_datetime, validate_for, validate_query, validate_record};
+pub use validate::{
+    Record, WriteMode, coerce, int_to_f64, parse_datetime, validate_for, validate_query,
+    validate_record,
+};
 pub use value::{MAX_SAFE_JSON_INTEGER, Value, format_date, format_datetime, format_time};

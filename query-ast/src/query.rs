@@ -3,9 +3,9 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value as Json, json};
 
-use crate::error::{Path, Result};
 #[cfg(test)]
 use crate::error::Error;
+use crate::error::{Path, Result};
 use crate::filter::Filter;
 use crate::value::Value;
 
@@ -119,7 +119,11 @@ impl Cursor {
     /// Encodes the cursor as an opaque token (base64 of its JSON).
     pub fn to_token(&self) -> String {
         use base64::Engine as _;
-        let map: Map<String, Json> = self.after.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let map: Map<String, Json> = self
+            .after
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Json::Object(map).to_string())
     }
 
@@ -266,6 +270,9 @@ pub struct GroupBy {
     pub granularity: Option<DateGranularity>,
     /// The output name (default: the field name).
     pub alias: Option<String>,
+    /// The timezone in which datetime buckets are computed (ext). Validation
+    /// fills it from the session's context; UTC when neither gives one.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 impl GroupBy {
@@ -398,7 +405,11 @@ impl Query {
             m.insert("offset".into(), json!(o));
         }
         if let Some(c) = &self.cursor {
-            let after: Map<String, Json> = c.after.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            let after: Map<String, Json> = c
+                .after
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
             m.insert("cursor".into(), json!({ "after": after }));
         }
         if !self.aggregations.is_empty() {
@@ -430,9 +441,10 @@ impl Query {
             let items = self
                 .group_by
                 .iter()
-                .map(|g| match (&g.granularity, &g.alias) {
-                    (None, None) => json!(g.field),
-                    _ => {
+                .map(|g| {
+                    if let (None, None, None) = (&g.granularity, &g.alias, &g.timezone) {
+                        json!(g.field)
+                    } else {
                         let mut o = Map::new();
                         o.insert("field".into(), json!(g.field));
                         if let Some(d) = g.granularity {
@@ -440,6 +452,9 @@ impl Query {
                         }
                         if let Some(a) = &g.alias {
                             o.insert("alias".into(), json!(a));
+                        }
+                        if let Some(tz) = &g.timezone {
+                            o.insert("timezone".into(), json!(tz.name()));
                         }
                         Json::Object(o)
                     }
@@ -454,7 +469,11 @@ impl Query {
             m.insert("distinct".into(), json!(true));
         }
         if !self.expand.is_empty() {
-            let e: Map<String, Json> = self.expand.iter().map(|(k, q)| (k.clone(), q.to_json())).collect();
+            let e: Map<String, Json> = self
+                .expand
+                .iter()
+                .map(|(k, q)| (k.clone(), q.to_json()))
+                .collect();
             m.insert("expand".into(), Json::Object(e));
         }
         if !self.joins.is_empty() {
@@ -552,7 +571,9 @@ fn parse_query(json: &Json, path: &Path, expand_depth: usize) -> Result<Query> {
                     return Err(p.err("`expand` must be an object of lookupField → query"));
                 };
                 if expand_depth >= MAX_EXPAND_DEPTH {
-                    return Err(p.err(format!("`expand` nests deeper than {MAX_EXPAND_DEPTH} levels")));
+                    return Err(p.err(format!(
+                        "`expand` nests deeper than {MAX_EXPAND_DEPTH} levels"
+                    )));
                 }
                 for (field, sub) in e {
                     let sp = p.key(field);
@@ -576,8 +597,16 @@ fn parse_query(json: &Json, path: &Path, expand_depth: usize) -> Result<Query> {
     if let Some(fields) = search_fields {
         match &mut q.search {
             Some(s) if s.fields.is_none() => s.fields = Some(fields),
-            Some(_) => return Err(path.key("searchFields").err("give `searchFields` or `search.fields`, not both")),
-            None => return Err(path.key("searchFields").err("`searchFields` without `search`")),
+            Some(_) => {
+                return Err(path
+                    .key("searchFields")
+                    .err("give `searchFields` or `search.fields`, not both"));
+            }
+            None => {
+                return Err(path
+                    .key("searchFields")
+                    .err("`searchFields` without `search`"));
+            }
         }
     }
     Ok(q)
@@ -603,9 +632,9 @@ fn string_list(v: &Json, p: &Path) -> Result<Vec<String>> {
 
 fn non_negative(v: &Json, p: &Path) -> Result<u64> {
     match v {
-        Json::Number(n) => n.as_u64().ok_or_else(|| {
-            p.err(format!("expected a non-negative integer, found {n}"))
-        }),
+        Json::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| p.err(format!("expected a non-negative integer, found {n}"))),
         _ => Err(p.err("expected a non-negative integer")),
     }
 }
@@ -659,7 +688,11 @@ fn parse_order_by(v: &Json, p: &Path) -> Result<Vec<SortItem>> {
                         }
                     }
                     let field = field.ok_or_else(|| ip.err("sort item needs `field`"))?;
-                    Ok(SortItem { field, order, nulls })
+                    Ok(SortItem {
+                        field,
+                        order,
+                        nulls,
+                    })
                 }
                 _ => Err(ip.err("a sort item is `{field, order}` or a field name")),
             }
@@ -704,7 +737,9 @@ fn parse_aggregations(v: &Json, p: &Path) -> Result<Vec<Aggregation>> {
                     "function" => function = Some(AggFunction::parse(&string(val, &kp)?, &kp)?),
                     "field" => field = Some(string(val, &kp)?),
                     "alias" => alias = Some(string(val, &kp)?),
-                    "distinct" => distinct = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?,
+                    "distinct" => {
+                        distinct = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                    }
                     "filter" => filter = Some(Filter::from_json(val, &kp)?),
                     "separator" => {
                         separator = Some(
@@ -750,18 +785,27 @@ fn parse_group_by(v: &Json, p: &Path) -> Result<Vec<GroupBy>> {
                     field: string(item, &ip)?,
                     granularity: None,
                     alias: None,
+                    timezone: None,
                 }),
                 Json::Object(o) => {
                     let mut g = GroupBy {
                         field: String::new(),
                         granularity: None,
                         alias: None,
+                        timezone: None,
                     };
                     for (k, val) in o {
                         let kp = ip.key(k);
                         match k.as_str() {
                             "field" => g.field = string(val, &kp)?,
                             "alias" => g.alias = Some(string(val, &kp)?),
+                            "timezone" => {
+                                let name = string(val, &kp)?;
+                                g.timezone = Some(
+                                    name.parse()
+                                        .map_err(|_| kp.err(format!("unknown timezone `{name}`")))?,
+                                );
+                            }
                             "dateGranularity" => {
                                 g.granularity = Some(match val.as_str() {
                                     Some("day") => DateGranularity::Day,
@@ -838,7 +882,7 @@ fn parse_joins(v: &Json, p: &Path) -> Result<Vec<Join>> {
 }
 
 fn parse_search(v: &Json, p: &Path) -> Result<SearchSpec> {
-    let mut s = SearchSpec {
+    let mut spec = SearchSpec {
         query: String::new(),
         fields: None,
         fuzzy: false,
@@ -849,41 +893,53 @@ fn parse_search(v: &Json, p: &Path) -> Result<SearchSpec> {
         highlight: false,
     };
     match v {
-        Json::String(q) => s.query.clone_from(q),
-        Json::Object(o) => {
-            for (k, val) in o {
+        Json::String(q) => spec.query.clone_from(q),
+        Json::Object(entries) => {
+            for (k, val) in entries {
                 let kp = p.key(k);
                 match k.as_str() {
                     "query" => {
-                        s.query = val.as_str().ok_or_else(|| kp.err("expected a string"))?.to_owned();
+                        val.as_str()
+                            .ok_or_else(|| kp.err("expected a string"))?
+                            .clone_into(&mut spec.query);
                     }
-                    "fields" => s.fields = Some(string_list(val, &kp)?),
-                    "fuzzy" => s.fuzzy = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?,
+                    "fields" => spec.fields = Some(string_list(val, &kp)?),
+                    "fuzzy" => {
+                        spec.fuzzy = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                    }
                     "operator" => {
-                        s.operator = Some(match val.as_str() {
+                        spec.operator = Some(match val.as_str() {
                             Some(o @ ("and" | "or")) => o.to_owned(),
                             _ => return Err(kp.err("`operator` is `and` or `or`")),
                         });
                     }
                     "boost" => {
-                        let Json::Object(b) = val else {
+                        let Json::Object(boosts) = val else {
                             return Err(kp.err("`boost` maps field → number"));
                         };
-                        for (f, n) in b {
-                            let n = n.as_f64().ok_or_else(|| kp.key(f).err("expected a number"))?;
-                            s.boost.insert(f.clone(), n);
+                        for (f, n) in boosts {
+                            let weight = n
+                                .as_f64()
+                                .ok_or_else(|| kp.key(f).err("expected a number"))?;
+                            spec.boost.insert(f.clone(), weight);
                         }
                     }
-                    "minScore" => s.min_score = Some(val.as_f64().ok_or_else(|| kp.err("expected a number"))?),
-                    "language" => s.language = Some(string(val, &kp)?),
-                    "highlight" => s.highlight = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?,
+                    "minScore" => {
+                        spec.min_score =
+                            Some(val.as_f64().ok_or_else(|| kp.err("expected a number"))?)
+                    }
+                    "language" => spec.language = Some(string(val, &kp)?),
+                    "highlight" => {
+                        spec.highlight =
+                            val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                    }
                     other => return Err(kp.err(format!("unknown search key `{other}`"))),
                 }
             }
         }
         _ => return Err(p.err("`search` is a string or a search spec object")),
     }
-    Ok(s)
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -910,7 +966,11 @@ mod tests {
 
     #[test]
     fn bad_limits_are_refused_with_paths() {
-        for bad in [json!({"limit": -1}), json!({"limit": 1.5}), json!({"limit": "3"})] {
+        for bad in [
+            json!({"limit": -1}),
+            json!({"limit": 1.5}),
+            json!({"limit": "3"}),
+        ] {
             let e = Query::from_json(&bad).unwrap_err();
             assert_eq!(e.path(), Some("limit"), "{bad}");
         }

@@ -400,10 +400,7 @@ impl ObjectSchema {
     pub fn storage_of(&self, name: &str, path: &Path) -> Result<StorageType> {
         match self.fields.get(name) {
             Some(f) => f.storage_type(),
-            None => Err(path.err(format!(
-                "unknown field `{name}` on object `{}`",
-                self.name
-            ))),
+            None => Err(path.err(format!("unknown field `{name}` on object `{}`", self.name))),
         }
     }
 
@@ -432,15 +429,17 @@ impl ObjectSchema {
             let path = root.key(name);
             check_field_name(name, &path)?;
             match field.storage_type()? {
-                StorageType::Decimal { precision, scale } => {
-                    if precision == 0 || precision > 28 || scale > precision {
-                        return Err(path.err(format!(
+                StorageType::Decimal { precision, scale }
+                    if (precision == 0 || precision > 28 || scale > precision) =>
+                {
+                    return Err(path.err(format!(
                             "decimal precision {precision} / scale {scale} out of range (1 ≤ precision ≤ 28, scale ≤ precision)"
                         )));
-                    }
                 }
                 StorageType::Vector { dimensions: 0 } => {
-                    return Err(path.key("dimensions").err("vector field needs `dimensions` > 0"));
+                    return Err(path
+                        .key("dimensions")
+                        .err("vector field needs `dimensions` > 0"));
                 }
                 _ => {}
             }
@@ -464,7 +463,12 @@ impl ObjectSchema {
         field
             .default_value
             .as_ref()
-            .map(|v| Value::from_json(v, &Path::root("fields").key(&field.name).key("defaultValue")))
+            .map(|v| {
+                Value::from_json(
+                    v,
+                    &Path::root("fields").key(&field.name).key("defaultValue"),
+                )
+            })
             .transpose()
     }
 }
@@ -530,17 +534,26 @@ impl RawSchema {
         };
         let mut fields = IndexMap::new();
         if !list.iter().any(|f| f.name == primary_key) {
-            fields.insert(primary_key.clone(), Field::new(primary_key.clone(), "text").required());
+            fields.insert(
+                primary_key.clone(),
+                Field::new(primary_key.clone(), "text").required(),
+            );
         }
         for (i, mut f) in list.into_iter().enumerate() {
             if f.name.is_empty() {
-                return Err(Error::validation(format!("fields[{i}].name"), "field has no name"));
+                return Err(Error::validation(
+                    format!("fields[{i}].name"),
+                    "field has no name",
+                ));
             }
             if f.name == primary_key {
                 f.required = true;
             }
             if fields.insert(f.name.clone(), f).is_some() {
-                return Err(Error::validation(format!("fields[{i}]"), "duplicate field name"));
+                return Err(Error::validation(
+                    format!("fields[{i}]"),
+                    "duplicate field name",
+                ));
             }
         }
         let schema = ObjectSchema {

@@ -70,7 +70,9 @@ impl ResolveContext {
         let naive = date.and_time(chrono::NaiveTime::MIN);
         // A gap (DST) at midnight: take the earliest valid instant after it.
         match self.timezone.from_local_datetime(&naive) {
-            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.with_timezone(&Utc)
+            }
             chrono::LocalResult::None => self
                 .timezone
                 .from_local_datetime(&(naive + Duration::hours(1)))
@@ -103,16 +105,16 @@ pub fn resolve(s: &str, ctx: &ResolveContext, path: &Path) -> Result<Option<Valu
         "today" => Value::Date(today),
         "yesterday" => date(today.pred_opt())?,
         "tomorrow" => date(today.succ_opt())?,
-        "current_user_id" | "current_user" => Value::String(
-            ctx.user_id
-                .clone()
-                .ok_or_else(|| path.err(format!("token `{s}` needs a current user in the context")))?,
-        ),
-        "current_org_id" | "current_org" => Value::String(
-            ctx.org_id
-                .clone()
-                .ok_or_else(|| path.err(format!("token `{s}` needs a current organisation in the context")))?,
-        ),
+        "current_user_id" | "current_user" => {
+            Value::String(ctx.user_id.clone().ok_or_else(|| {
+                path.err(format!("token `{s}` needs a current user in the context"))
+            })?)
+        }
+        "current_org_id" | "current_org" => Value::String(ctx.org_id.clone().ok_or_else(|| {
+            path.err(format!(
+                "token `{s}` needs a current organisation in the context"
+            ))
+        })?),
         _ => {
             if let Some(v) = period_token(name, today) {
                 date(v)?
@@ -129,6 +131,8 @@ pub fn resolve(s: &str, ctx: &ResolveContext, path: &Path) -> Result<Option<Valu
 }
 
 /// `{current|last|next}_{week|month|quarter|year}_{start|end}`.
+// Outer `None`: not a token of this kind; inner `None`: out of date range.
+#[allow(clippy::option_option)]
 fn period_token(name: &str, today: NaiveDate) -> Option<Option<NaiveDate>> {
     let mut parts = name.split('_');
     let (rel, unit, edge) = (parts.next()?, parts.next()?, parts.next()?);
@@ -150,7 +154,11 @@ fn period_token(name: &str, today: NaiveDate) -> Option<Option<NaiveDate>> {
         "week" => {
             let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
             let start = monday.checked_add_signed(Duration::weeks(i64::from(shift)));
-            if is_start { start } else { start.and_then(|s| s.checked_add_signed(Duration::days(6))) }
+            if is_start {
+                start
+            } else {
+                start.and_then(|s| s.checked_add_signed(Duration::days(6)))
+            }
         }
         "month" | "quarter" | "year" => {
             let months_per = match unit {
@@ -160,7 +168,8 @@ fn period_token(name: &str, today: NaiveDate) -> Option<Option<NaiveDate>> {
             };
             let first_month0 = (today.month0() / months_per) * months_per;
             let start = NaiveDate::from_ymd_opt(today.year(), first_month0 + 1, 1);
-            let start = start.and_then(|s| add_months(s, shift.saturating_mul(i32::try_from(months_per).ok()?)));
+            let start = start
+                .and_then(|s| add_months(s, shift.saturating_mul(i32::try_from(months_per).ok()?)));
             if is_start {
                 start
             } else {
@@ -183,6 +192,8 @@ fn add_months(d: NaiveDate, months: i32) -> Option<NaiveDate> {
 
 /// `{N_unit_ago}` / `{N_unit_from_now}` with unit minutes|hours|days|weeks|months|years.
 /// Minutes and hours give an instant; days and longer give a date.
+// Outer `None`: not a token of this kind; inner `None`: out of date range.
+#[allow(clippy::option_option)]
 fn relative_token(name: &str, ctx: &ResolveContext) -> Option<Option<Value>> {
     let (n, rest) = name.split_once('_')?;
     let n: u32 = n.parse().ok()?;
@@ -200,10 +211,20 @@ fn relative_token(name: &str, ctx: &ResolveContext) -> Option<Option<Value>> {
         add_months(today, m).map(Value::Date)
     };
     Some(match unit {
-        "minute" | "minutes" => ctx.now.checked_add_signed(Duration::try_minutes(signed)?).map(Value::DateTime),
-        "hour" | "hours" => ctx.now.checked_add_signed(Duration::try_hours(signed)?).map(Value::DateTime),
-        "day" | "days" => today.checked_add_signed(Duration::try_days(signed)?).map(Value::Date),
-        "week" | "weeks" => today.checked_add_signed(Duration::try_weeks(signed)?).map(Value::Date),
+        "minute" | "minutes" => ctx
+            .now
+            .checked_add_signed(Duration::try_minutes(signed)?)
+            .map(Value::DateTime),
+        "hour" | "hours" => ctx
+            .now
+            .checked_add_signed(Duration::try_hours(signed)?)
+            .map(Value::DateTime),
+        "day" | "days" => today
+            .checked_add_signed(Duration::try_days(signed)?)
+            .map(Value::Date),
+        "week" | "weeks" => today
+            .checked_add_signed(Duration::try_weeks(signed)?)
+            .map(Value::Date),
         "month" | "months" => months(signed),
         "year" | "years" => months(signed.checked_mul(12)?),
         _ => return None,
@@ -250,12 +271,18 @@ mod tests {
     #[test]
     fn timezone_moves_today() {
         let c = ctx().with_timezone(chrono_tz::Pacific::Kiritimati); // UTC+14
-        assert_eq!(resolve("{today}", &c, &Path::empty()).unwrap(), Some(d(2026, 11, 22)));
+        assert_eq!(
+            resolve("{today}", &c, &Path::empty()).unwrap(),
+            Some(d(2026, 11, 22))
+        );
     }
 
     #[test]
     fn unknown_braces_are_literal_and_missing_context_is_an_error() {
-        assert_eq!(resolve("{not_a_token}", &ctx(), &Path::empty()).unwrap(), None);
+        assert_eq!(
+            resolve("{not_a_token}", &ctx(), &Path::empty()).unwrap(),
+            None
+        );
         let c = ResolveContext::at(Utc::now());
         assert!(resolve("{current_org_id}", &c, &Path::empty()).is_err());
         assert!(resolve("{999999999_years_ago}", &c, &Path::empty()).is_err());

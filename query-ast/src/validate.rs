@@ -48,7 +48,12 @@ impl Scope {
     fn of(schema: &ObjectSchema) -> Result<Self> {
         let mut columns = IndexMap::new();
         for (name, f) in &schema.fields {
-            columns.insert(name.clone(), Column { storage: f.storage_type()? });
+            columns.insert(
+                name.clone(),
+                Column {
+                    storage: f.storage_type()?,
+                },
+            );
         }
         Ok(Self {
             columns,
@@ -59,8 +64,12 @@ impl Scope {
 
     fn add_join(&mut self, alias: &str, schema: &ObjectSchema) -> Result<()> {
         for (name, f) in &schema.fields {
-            self.columns
-                .insert(format!("{alias}.{name}"), Column { storage: f.storage_type()? });
+            self.columns.insert(
+                format!("{alias}.{name}"),
+                Column {
+                    storage: f.storage_type()?,
+                },
+            );
         }
         self.aliases.push(alias.to_owned());
         Ok(())
@@ -73,14 +82,17 @@ impl Scope {
             }
             return Ok(*c);
         }
-        if let Some((head, _)) = field.split_once('.') {
-            if !self.aliases.iter().any(|a| a == head) {
-                return Err(path.err(format!(
-                    "dotted key `{field}` reaches into a relation; use `expand` or `joins` instead"
-                )));
-            }
+        if let Some((head, _)) = field.split_once('.')
+            && !self.aliases.iter().any(|a| a == head)
+        {
+            return Err(path.err(format!(
+                "dotted key `{field}` reaches into a relation; use `expand` or `joins` instead"
+            )));
         }
-        Err(path.err(format!("unknown field `{field}` on object `{}`", self.object)))
+        Err(path.err(format!(
+            "unknown field `{field}` on object `{}`",
+            self.object
+        )))
     }
 }
 
@@ -112,14 +124,19 @@ pub fn validate_for(
     let mut aliases = Vec::new();
     for (i, join) in q.joins.iter_mut().enumerate() {
         let jp = path.key("joins").index(i);
-        let js = catalog
-            .get(&join.object)
-            .ok_or_else(|| jp.key("object").err(format!("unknown object `{}`", join.object)))?;
+        let js = catalog.get(&join.object).ok_or_else(|| {
+            jp.key("object")
+                .err(format!("unknown object `{}`", join.object))
+        })?;
         if join.alias.contains('.') || join.alias.starts_with('$') {
-            return Err(jp.key("alias").err("a join alias must not contain `.` or start with `$`"));
+            return Err(jp
+                .key("alias")
+                .err("a join alias must not contain `.` or start with `$`"));
         }
         if aliases.contains(&join.alias) || scope.columns.contains_key(&join.alias) {
-            return Err(jp.key("alias").err(format!("join alias `{}` is already used", join.alias)));
+            return Err(jp
+                .key("alias")
+                .err(format!("join alias `{}` is already used", join.alias)));
         }
         aliases.push(join.alias.clone());
         scope.add_join(&join.alias, js)?;
@@ -136,15 +153,15 @@ pub fn validate_for(
     if let Some(filter) = &q.filter {
         q.filter = Some(typed_filter(filter, &scope, ctx, &path.key("where"), 0)?);
     }
-    if let Some(search) = &q.search {
-        if let Some(fields) = &search.fields {
-            for (i, f) in fields.iter().enumerate() {
-                let fp = path.key("search").key("fields").index(i);
-                match schema.get(f) {
-                    Some(field) if field.searchable => {}
-                    Some(_) => return Err(fp.err(format!("field `{f}` is not searchable"))),
-                    None => return Err(fp.err(format!("unknown field `{f}`"))),
-                }
+    if let Some(search) = &q.search
+        && let Some(fields) = &search.fields
+    {
+        for (i, f) in fields.iter().enumerate() {
+            let fp = path.key("search").key("fields").index(i);
+            match schema.get(f) {
+                Some(field) if field.searchable => {}
+                Some(_) => return Err(fp.err(format!("field `{f}` is not searchable"))),
+                None => return Err(fp.err(format!("unknown field `{f}`"))),
             }
         }
     }
@@ -155,23 +172,41 @@ pub fn validate_for(
         for (i, s) in q.order_by.iter().enumerate() {
             let c = scope.get(&s.field, &path.key("orderBy").index(i).key("field"))?;
             if !c.storage.is_ordered() {
-                return Err(path
-                    .key("orderBy")
-                    .index(i)
-                    .err(format!("cannot sort by `{}` ({} values are not ordered)", s.field, c.storage.name())));
+                return Err(path.key("orderBy").index(i).err(format!(
+                    "cannot sort by `{}` ({} values are not ordered)",
+                    s.field,
+                    c.storage.name()
+                )));
             }
         }
         if q.having.is_some() {
-            return Err(path.key("having").err("`having` needs `groupBy` or `aggregations`"));
+            return Err(path
+                .key("having")
+                .err("`having` needs `groupBy` or `aggregations`"));
+        }
+        if let (true, Some(fields)) = (q.distinct, &q.fields) {
+            for (i, s) in q.order_by.iter().enumerate() {
+                if !fields.contains(&s.field) {
+                    return Err(path.key("orderBy").index(i).key("field").err(format!(
+                        "with `distinct`, sort keys must be projected; `{}` is not in `fields`",
+                        s.field
+                    )));
+                }
+            }
         }
     }
 
     let paged = q.limit.is_some() || q.offset.is_some() || q.cursor.is_some();
     if paged {
         let tie_breakers: Vec<String> = if q.is_aggregate() {
-            q.group_by.iter().map(|g| g.output_name().to_owned()).collect()
+            q.group_by
+                .iter()
+                .map(|g| g.output_name().to_owned())
+                .collect()
         } else if q.distinct {
-            q.fields.clone().unwrap_or_else(|| scope.columns.keys().cloned().collect())
+            q.fields
+                .clone()
+                .unwrap_or_else(|| scope.columns.keys().cloned().collect())
         } else {
             vec![schema.primary_key.clone()]
         };
@@ -186,7 +221,9 @@ pub fn validate_for(
     if let Some(cursor) = &mut q.cursor {
         let cp = path.key("cursor").key("after");
         if is_aggregate {
-            return Err(path.key("cursor").err("a cursor cannot page an aggregate query"));
+            return Err(path
+                .key("cursor")
+                .err("a cursor cannot page an aggregate query"));
         }
         for s in &q.order_by {
             if !cursor.after.contains_key(&s.field) {
@@ -206,19 +243,25 @@ pub fn validate_for(
     }
 
     if q.distinct && q.is_aggregate() {
-        return Err(path.key("distinct").err("`distinct` cannot be combined with aggregations"));
+        return Err(path
+            .key("distinct")
+            .err("`distinct` cannot be combined with aggregations"));
     }
 
     let mut expand = IndexMap::new();
     for (field, sub) in &q.expand {
         let ep = path.key("expand").key(field);
-        let f = schema
-            .get(field)
-            .ok_or_else(|| ep.err(format!("unknown field `{field}` on object `{}`", schema.name)))?;
-        let target = f
-            .reference
-            .as_deref()
-            .ok_or_else(|| ep.err(format!("field `{field}` is not a lookup (it has no `reference`)")))?;
+        let f = schema.get(field).ok_or_else(|| {
+            ep.err(format!(
+                "unknown field `{field}` on object `{}`",
+                schema.name
+            ))
+        })?;
+        let target = f.reference.as_deref().ok_or_else(|| {
+            ep.err(format!(
+                "field `{field}` is not a lookup (it has no `reference`)"
+            ))
+        })?;
         let ts = catalog
             .get(target)
             .ok_or_else(|| ep.err(format!("`{field}` references unknown object `{target}`")))?;
@@ -230,9 +273,14 @@ pub fn validate_for(
     Ok(q)
 }
 
-fn validate_aggregate(q: &mut Query, scope: &Scope, ctx: &ResolveContext, path: &Path) -> Result<()> {
+fn validate_aggregate(
+    q: &mut Query,
+    scope: &Scope,
+    ctx: &ResolveContext,
+    path: &Path,
+) -> Result<()> {
     let mut outputs: IndexMap<String, Column> = IndexMap::new();
-    for (i, g) in q.group_by.iter().enumerate() {
+    for (i, g) in q.group_by.iter_mut().enumerate() {
         let gp = path.key("groupBy").index(i);
         let c = scope.get(&g.field, &gp)?;
         let out = if g.granularity.is_some() {
@@ -243,7 +291,12 @@ fn validate_aggregate(q: &mut Query, scope: &Scope, ctx: &ResolveContext, path: 
                     c.storage.name()
                 )));
             }
-            Column { storage: StorageType::Text }
+            if c.storage == StorageType::DateTime && g.timezone.is_none() {
+                g.timezone = Some(ctx.timezone);
+            }
+            Column {
+                storage: StorageType::Text,
+            }
         } else {
             c
         };
@@ -265,7 +318,9 @@ fn validate_aggregate(q: &mut Query, scope: &Scope, ctx: &ResolveContext, path: 
             },
             (AggFunction::Avg, Some(c)) if c.storage.is_numeric() => StorageType::Float,
             (AggFunction::Min | AggFunction::Max, Some(c)) if c.storage.is_ordered() => c.storage,
-            (AggFunction::StringAgg, Some(c)) if c.storage == StorageType::Text => StorageType::Text,
+            (AggFunction::StringAgg, Some(c)) if c.storage == StorageType::Text => {
+                StorageType::Text
+            }
             (AggFunction::ArrayAgg, Some(_)) => StorageType::Json,
             (f, Some(c)) => {
                 return Err(ap.key("field").err(format!(
@@ -284,7 +339,9 @@ fn validate_aggregate(q: &mut Query, scope: &Scope, ctx: &ResolveContext, path: 
             .insert(a.alias.clone(), Column { storage: out })
             .is_some()
         {
-            return Err(ap.key("alias").err(format!("duplicate output name `{}`", a.alias)));
+            return Err(ap
+                .key("alias")
+                .err(format!("duplicate output name `{}`", a.alias)));
         }
     }
     let out_scope = Scope {
@@ -306,9 +363,17 @@ fn validate_aggregate(q: &mut Query, scope: &Scope, ctx: &ResolveContext, path: 
     Ok(())
 }
 
-fn typed_filter(f: &Filter, scope: &Scope, ctx: &ResolveContext, path: &Path, depth: usize) -> Result<Filter> {
+fn typed_filter(
+    f: &Filter,
+    scope: &Scope,
+    ctx: &ResolveContext,
+    path: &Path,
+    depth: usize,
+) -> Result<Filter> {
     if depth > MAX_FILTER_DEPTH {
-        return Err(path.err(format!("filter nests deeper than {MAX_FILTER_DEPTH} levels")));
+        return Err(path.err(format!(
+            "filter nests deeper than {MAX_FILTER_DEPTH} levels"
+        )));
     }
     Ok(match f {
         Filter::And(v) => Filter::And(
@@ -323,12 +388,23 @@ fn typed_filter(f: &Filter, scope: &Scope, ctx: &ResolveContext, path: &Path, de
                 .map(|(i, c)| typed_filter(c, scope, ctx, &path.key("$or").index(i), depth + 1))
                 .collect::<Result<_>>()?,
         ),
-        Filter::Not(inner) => Filter::Not(Box::new(typed_filter(inner, scope, ctx, &path.key("$not"), depth + 1)?)),
+        Filter::Not(inner) => Filter::Not(Box::new(typed_filter(
+            inner,
+            scope,
+            ctx,
+            &path.key("$not"),
+            depth + 1,
+        )?)),
         Filter::Condition(c) => typed_condition(c, scope, ctx, &path.key(&c.field))?,
     })
 }
 
-fn typed_condition(c: &Condition, scope: &Scope, ctx: &ResolveContext, path: &Path) -> Result<Filter> {
+fn typed_condition(
+    c: &Condition,
+    scope: &Scope,
+    ctx: &ResolveContext,
+    path: &Path,
+) -> Result<Filter> {
     let col = scope.get(&c.field, path)?;
     let st = col.storage;
     let op_path = path.key(c.op.name());
@@ -383,7 +459,11 @@ fn typed_condition(c: &Condition, scope: &Scope, ctx: &ResolveContext, path: &Pa
         Op::Nin(vs) => Op::Nin(list(vs)?),
         Op::Between(a, b) => {
             if !st.is_ordered() {
-                return Err(op_path.err(format!("{} field `{}` is not ordered", st.name(), c.field)));
+                return Err(op_path.err(format!(
+                    "{} field `{}` is not ordered",
+                    st.name(),
+                    c.field
+                )));
             }
             Op::Between(value(a, &op_path.index(0))?, value(b, &op_path.index(1))?)
         }
@@ -399,7 +479,7 @@ fn typed_condition(c: &Condition, scope: &Scope, ctx: &ResolveContext, path: &Pa
     };
     let field = c.field.clone();
     if st == StorageType::DateTime {
-        return Ok(whole_day_bounds(field, op, ctx));
+        return Ok(whole_day_bounds(&field, op, ctx));
     }
     Ok(Filter::cond(field, op))
 }
@@ -410,10 +490,11 @@ fn typed_value(v: &Value, st: StorageType, ctx: &ResolveContext, p: &Path) -> Re
         Value::String(s) => tokens::resolve(s, ctx, p)?.unwrap_or_else(|| v.clone()),
         other => other.clone(),
     };
-    if let Value::Int(i) = v {
-        if !(-MAX_SAFE_JSON_INTEGER..=MAX_SAFE_JSON_INTEGER).contains(&i) && st != StorageType::Integer {
-            return Err(p.err(format!("integer {i} is beyond ±2^53")));
-        }
+    if let Value::Int(i) = v
+        && !(-MAX_SAFE_JSON_INTEGER..=MAX_SAFE_JSON_INTEGER).contains(&i)
+        && st != StorageType::Integer
+    {
+        return Err(p.err(format!("integer {i} is beyond ±2^53")));
     }
     match (st, v) {
         // A date (literal or token) stays a date on datetime fields: the
@@ -435,9 +516,14 @@ fn is_date_only(s: &str) -> bool {
 
 /// Rewrites comparisons of a datetime field with a date into whole-day ranges
 /// (in the context's timezone).
-fn whole_day_bounds(field: String, op: Op, ctx: &ResolveContext) -> Filter {
+fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
     let start = |d: NaiveDate| Value::DateTime(ctx.day_start(d));
-    let next = |d: NaiveDate| Value::DateTime(d.succ_opt().map_or(DateTime::<Utc>::MAX_UTC, |n| ctx.day_start(n)));
+    let next = |d: NaiveDate| {
+        Value::DateTime(
+            d.succ_opt()
+                .map_or(DateTime::<Utc>::MAX_UTC, |n| ctx.day_start(n)),
+        )
+    };
     let day = |f: &str, d: NaiveDate| {
         Filter::And(vec![
             Filter::cond(f, Op::Gte(Operand::Value(start(d)))),
@@ -448,22 +534,28 @@ fn whole_day_bounds(field: String, op: Op, ctx: &ResolveContext) -> Filter {
         Operand::Value(Value::Date(d)) => Some(*d),
         _ => None,
     };
-    let f = field.as_str();
+    let f = field;
     match op {
         Op::Eq(o) if as_date(&o).is_some() => as_date(&o).map_or_else(Filter::never, |d| day(f, d)),
-        Op::Ne(o) if as_date(&o).is_some() => as_date(&o).map_or_else(Filter::always, |d| day(f, d).not()),
-        Op::Gt(o) if as_date(&o).is_some() => {
-            Filter::cond(f, Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, next))))
+        Op::Ne(o) if as_date(&o).is_some() => {
+            as_date(&o).map_or_else(Filter::always, |d| day(f, d).not())
         }
-        Op::Gte(o) if as_date(&o).is_some() => {
-            Filter::cond(f, Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, start))))
-        }
-        Op::Lt(o) if as_date(&o).is_some() => {
-            Filter::cond(f, Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, start))))
-        }
-        Op::Lte(o) if as_date(&o).is_some() => {
-            Filter::cond(f, Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, next))))
-        }
+        Op::Gt(o) if as_date(&o).is_some() => Filter::cond(
+            f,
+            Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, next))),
+        ),
+        Op::Gte(o) if as_date(&o).is_some() => Filter::cond(
+            f,
+            Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, start))),
+        ),
+        Op::Lt(o) if as_date(&o).is_some() => Filter::cond(
+            f,
+            Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, start))),
+        ),
+        Op::Lte(o) if as_date(&o).is_some() => Filter::cond(
+            f,
+            Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, next))),
+        ),
         Op::Between(a, b) if matches!(a, Value::Date(_)) || matches!(b, Value::Date(_)) => {
             let low = match a {
                 Value::Date(d) => Filter::cond(f, Op::Gte(Operand::Value(start(d)))),
@@ -506,7 +598,12 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc());
         }
@@ -516,7 +613,13 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 
 /// Coerces an untyped value to `st`; refuses what does not fit exactly.
 pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
-    let mismatch = |v: &Value| p.err(format!("expected a {} value, found {}", st.name(), v.type_name()));
+    let mismatch = |v: &Value| {
+        p.err(format!(
+            "expected a {} value, found {}",
+            st.name(),
+            v.type_name()
+        ))
+    };
     Ok(match (st, v) {
         (_, Value::Null) => Value::Null,
         (StorageType::Virtual, _) => return Err(p.err("formula fields are not stored")),
@@ -528,24 +631,32 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
         }
         (StorageType::Text, Value::Uuid(u)) => Value::String(u.to_string()),
         (StorageType::Integer, Value::Int(i)) => Value::Int(i),
-        (StorageType::Integer, Value::Float(f)) => Value::Int(float_to_i64(f).ok_or_else(|| {
-            p.err(format!("{f} is not an integer in the 64-bit range"))
-        })?),
-        (StorageType::Integer, Value::Decimal(d)) if d.fract().is_zero() => {
-            Value::Int(d.to_i64().ok_or_else(|| p.err(format!("{d} is beyond 64 bits")))?)
-        }
+        (StorageType::Integer, Value::Float(f)) => Value::Int(
+            float_to_i64(f)
+                .ok_or_else(|| p.err(format!("{f} is not an integer in the 64-bit range")))?,
+        ),
+        (StorageType::Integer, Value::Decimal(d)) if d.fract().is_zero() => Value::Int(
+            d.to_i64()
+                .ok_or_else(|| p.err(format!("{d} is beyond 64 bits")))?,
+        ),
         (StorageType::Integer, Value::String(s)) => Value::Int(
             s.parse::<i64>()
                 .map_err(|_| p.err(format!("`{s}` is not a 64-bit integer")))?,
         ),
         (StorageType::Float, Value::Float(f)) => Value::Float(finite(f, p)?),
         (StorageType::Float, Value::Int(i)) => Value::Float(int_to_f64(i).ok_or_else(|| {
-            p.err(format!("integer {i} cannot be represented exactly as a float"))
+            p.err(format!(
+                "integer {i} cannot be represented exactly as a float"
+            ))
         })?),
-        (StorageType::Float, Value::Decimal(d)) => {
-            Value::Float(d.to_f64().ok_or_else(|| p.err(format!("{d} is not representable as a float")))?)
-        }
-        (StorageType::Decimal { precision, scale }, v @ (Value::Int(_) | Value::Float(_) | Value::Decimal(_) | Value::String(_))) => {
+        (StorageType::Float, Value::Decimal(d)) => Value::Float(
+            d.to_f64()
+                .ok_or_else(|| p.err(format!("{d} is not representable as a float")))?,
+        ),
+        (
+            StorageType::Decimal { precision, scale },
+            v @ (Value::Int(_) | Value::Float(_) | Value::Decimal(_) | Value::String(_)),
+        ) => {
             let d = match v {
                 Value::Int(i) => Decimal::from(i),
                 Value::Float(f) => {
@@ -566,13 +677,16 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
         (StorageType::Date, Value::Date(d)) => Value::Date(d),
         (StorageType::Date, Value::String(s)) => Value::Date(parse_date(&s, p)?),
         (StorageType::DateTime, Value::DateTime(t)) => Value::DateTime(t),
-        (StorageType::DateTime, Value::Date(d)) => Value::DateTime(d.and_time(NaiveTime::MIN).and_utc()),
+        (StorageType::DateTime, Value::Date(d)) => {
+            Value::DateTime(d.and_time(NaiveTime::MIN).and_utc())
+        }
         (StorageType::DateTime, Value::String(s)) => {
             if is_date_only(&s) {
                 Value::DateTime(parse_date(&s, p)?.and_time(NaiveTime::MIN).and_utc())
             } else {
                 Value::DateTime(
-                    parse_datetime(&s).ok_or_else(|| p.err(format!("`{s}` is not an ISO-8601 datetime")))?,
+                    parse_datetime(&s)
+                        .ok_or_else(|| p.err(format!("`{s}` is not an ISO-8601 datetime")))?,
                 )
             }
         }
@@ -591,7 +705,10 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
         }
         (StorageType::Vector { dimensions }, Value::Array(items)) => {
             if u32::try_from(items.len()).ok() != Some(dimensions) {
-                return Err(p.err(format!("expected a vector of {dimensions} numbers, found {}", items.len())));
+                return Err(p.err(format!(
+                    "expected a vector of {dimensions} numbers, found {}",
+                    items.len()
+                )));
             }
             Value::Array(
                 items
@@ -602,9 +719,9 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
             )
         }
         (StorageType::Binary, Value::Bytes(b)) => Value::Bytes(b),
-        (StorageType::Binary, Value::String(s)) => {
-            Value::Bytes(decode_base64(&s).ok_or_else(|| p.err("binary values are base64 strings"))?)
-        }
+        (StorageType::Binary, Value::String(s)) => Value::Bytes(
+            decode_base64(&s).ok_or_else(|| p.err("binary values are base64 strings"))?,
+        ),
         (_, v) => return Err(mismatch(&v)),
     })
 }
@@ -613,7 +730,9 @@ fn finite(f: f64, p: &Path) -> Result<f64> {
     if f.is_finite() {
         Ok(f)
     } else {
-        Err(p.err(format!("{f} is refused: NaN and infinities cannot be stored")))
+        Err(p.err(format!(
+            "{f} is refused: NaN and infinities cannot be stored"
+        )))
     }
 }
 
@@ -665,7 +784,12 @@ pub enum WriteMode {
 }
 
 /// Validates and types a record for a write.
-pub fn validate_record(record: &Record, schema: &ObjectSchema, mode: WriteMode, path: &Path) -> Result<Record> {
+pub fn validate_record(
+    record: &Record,
+    schema: &ObjectSchema,
+    mode: WriteMode,
+    path: &Path,
+) -> Result<Record> {
     let mut out = Record::with_capacity(schema.fields.len());
     for (k, v) in record {
         let fp = path.key(k);
@@ -677,13 +801,13 @@ pub fn validate_record(record: &Record, schema: &ObjectSchema, mode: WriteMode, 
             return Err(fp.err("the primary key cannot be updated"));
         }
         let v = coerce(v.clone(), st, &fp)?;
-        if let (Some(max), Value::String(s)) = (field.max_length, &v) {
-            if s.chars().count() > max as usize {
-                return Err(Error::driver(
-                    DriverErrorKind::CheckViolation,
-                    format!("`{}.{k}` is longer than {max} characters", schema.name),
-                ));
-            }
+        if let (Some(max), Value::String(s)) = (field.max_length, &v)
+            && s.chars().count() > max as usize
+        {
+            return Err(Error::driver(
+                DriverErrorKind::CheckViolation,
+                format!("`{}.{k}` is longer than {max} characters", schema.name),
+            ));
         }
         if v.is_null() && field.required {
             return Err(not_null(schema, k));
@@ -703,7 +827,10 @@ pub fn validate_record(record: &Record, schema: &ObjectSchema, mode: WriteMode, 
                 out.insert(name.clone(), coerce(d, st, &path.key(name))?);
             } else if *name == schema.primary_key {
                 if st == StorageType::Text {
-                    out.insert(name.clone(), Value::String(uuid::Uuid::now_v7().to_string()));
+                    out.insert(
+                        name.clone(),
+                        Value::String(uuid::Uuid::now_v7().to_string()),
+                    );
                 }
                 // Integer keys are assigned by the driver.
             } else if field.required {
@@ -740,10 +867,12 @@ mod tests {
                 .field(Field::new("owner", "lookup").reference("user")),
         )
         .unwrap();
-        c.insert(ObjectSchema::new("user").field(Field::new("name", "text"))).unwrap();
+        c.insert(ObjectSchema::new("user").field(Field::new("name", "text")))
+            .unwrap();
         c
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn v(j: serde_json::Value) -> Result<Query> {
         let ctx = ResolveContext::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
         validate_query(&Query::from_json(&j)?, &catalog(), &ctx)
@@ -754,20 +883,25 @@ mod tests {
         let q = v(json!({"object": "task", "where": {"due": {"$lte": "2026-03-01"}}})).unwrap();
         let expected = Filter::cond(
             "due",
-            Op::Lt(Operand::Value(Value::DateTime(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()))),
+            Op::Lt(Operand::Value(Value::DateTime(
+                Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap(),
+            ))),
         );
         assert_eq!(q.filter, Some(expected));
     }
 
     #[test]
     fn paging_appends_the_primary_key() {
-        let q = v(json!({"object": "task", "orderBy": [{"field": "n", "order": "desc"}], "limit": 2})).unwrap();
+        let q =
+            v(json!({"object": "task", "orderBy": [{"field": "n", "order": "desc"}], "limit": 2}))
+                .unwrap();
         assert_eq!(q.order_by, vec![SortItem::desc("n"), SortItem::asc("id")]);
     }
 
     #[test]
     fn errors_name_the_path() {
-        let e = v(json!({"object": "task", "where": {"$or": [{"n": 1}, {"nope": {"$gt": 1}}]}})).unwrap_err();
+        let e = v(json!({"object": "task", "where": {"$or": [{"n": 1}, {"nope": {"$gt": 1}}]}}))
+            .unwrap_err();
         assert_eq!(e.path(), Some("where.$or[1].nope"));
         let e = v(json!({"object": "task", "where": {"owner.name": "x"}})).unwrap_err();
         assert!(e.to_string().contains("expand"), "{e}");
@@ -779,7 +913,10 @@ mod tests {
 
     #[test]
     fn decimals_keep_scale_and_refuse_excess() {
-        let st = StorageType::Decimal { precision: 5, scale: 2 };
+        let st = StorageType::Decimal {
+            precision: 5,
+            scale: 2,
+        };
         assert_eq!(
             coerce(Value::String("1.5".into()), st, &Path::empty()).unwrap(),
             Value::Decimal(Decimal::new(150, 2))

@@ -347,9 +347,10 @@ where
             ))
         })
     };
-    let groups: Vec<(usize, Option<DateGranularity>)> = group_by
+    // (column, date bucket, timezone of datetime buckets: UTC when `None`).
+    let groups: Vec<(usize, Option<DateGranularity>, Option<Tz>)> = group_by
         .iter()
-        .map(|g| Ok((resolve(&g.field)?, g.granularity)))
+        .map(|g| Ok((resolve(&g.field)?, g.granularity, g.timezone)))
         .collect::<Result<_>>()?;
     let aggs: Vec<CompiledAgg> = aggregations
         .iter()
@@ -413,10 +414,10 @@ where
         let mut scratch: Vec<Cow<'a, Value>> = Vec::with_capacity(kw);
         for row in rows {
             scratch.clear();
-            for (col, g) in &groups {
+            for (col, g, tz) in &groups {
                 let v = row.get(*col).unwrap_or(&NULL);
                 scratch.push(match g {
-                    Some(g) => Cow::Owned(date_bucket(v, *g)),
+                    Some(g) => Cow::Owned(date_bucket_in(v, *g, *tz)),
                     None => Cow::Borrowed(v),
                 });
             }

@@ -325,6 +325,28 @@ fn datetime_buckets_in_a_timezone() {
 }
 
 #[test]
+fn group_by_timezone_buckets_datetimes_in_that_zone() {
+    let (c, rows) = bucket_rows();
+    let mut q = Query::new("t")
+        .group_by_date("t", DateGranularity::Year, "y")
+        .count_as("n")
+        .asc("y");
+    q.group_by[0].timezone = Some("Asia/Tokyo".parse().unwrap());
+    let r = run(&c, &rows, &q).unwrap();
+    // 2020-12-31T23:00Z is already 2021 in Tokyo.
+    let s = Value::from;
+    assert_eq!(
+        r.rows,
+        vec![
+            vec![Value::Null, Value::Int(1)],
+            vec![s("2021"), Value::Int(2)],
+            vec![s("2025"), Value::Int(1)],
+            vec![s("2026"), Value::Int(1)],
+        ]
+    );
+}
+
+#[test]
 fn grouping_unifies_equal_numbers_across_types() {
     let c = columns(&["k"]);
     let rows = vec![

@@ -1,0 +1,225 @@
+//! The capability-aware split of a query into the part a driver runs (the
+//! *pushed* query) and the part run locally (the *residual*), with exactly
+//! the reference semantics of [`crate::eval`].
+//!
+//! Nothing is dropped: a condition the driver cannot evaluate exactly runs
+//! locally (`Unsupported`), or is pushed as a superset pre-filter and checked
+//! again locally (`Inexact`); a query shape the driver cannot push (sort,
+//! paging, aggregation, distinct, cursor) runs locally over the rows the
+//! pushed filter returns.
+
+use objectql_driver::{Capabilities, ExplainStep, Pushdown};
+use objectql_query_ast::{Condition, Error, Filter, ObjectSchema, Query, Result};
+
+/// A planned query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// What the driver runs.
+    pub pushed: Query,
+    /// What runs locally over the pushed query's rows (`None`: nothing).
+    pub residual: Option<Query>,
+}
+
+impl Plan {
+    /// The plan's steps that run locally, for `EXPLAIN`.
+    pub fn local_steps(&self) -> Vec<ExplainStep> {
+        let Some(r) = &self.residual else {
+            return Vec::new();
+        };
+        let step = |operation: &str, detail: String| ExplainStep {
+            location: "local".into(),
+            operation: operation.into(),
+            detail,
+        };
+        let mut steps = Vec::new();
+        if let Some(f) = &r.filter {
+            steps.push(step("filter", f.to_json().to_string()));
+        }
+        if r.is_aggregate() {
+            steps.push(step(
+                "aggregate",
+                format!(
+                    "{} keys, {} aggregations",
+                    r.group_by.len(),
+                    r.aggregations.len()
+                ),
+            ));
+        }
+        if r.distinct {
+            steps.push(step("distinct", String::new()));
+        }
+        if !r.order_by.is_empty() {
+            let keys: Vec<String> = r
+                .order_by
+                .iter()
+                .map(|s| format!("{} {:?}", s.field, s.order))
+                .collect();
+            steps.push(step("sort", keys.join(", ")));
+        }
+        if r.limit.is_some() || r.offset.is_some() || r.cursor.is_some() {
+            steps.push(step(
+                "page",
+                format!("limit {:?} offset {:?}", r.limit, r.offset),
+            ));
+        }
+        steps
+    }
+}
+
+/// Splits a filter into the pushed part and the residual part.
+///
+/// Top-level conjuncts are classified one by one; a disjunction or negation
+/// is pushed only when every condition inside it is `Exact`.
+pub fn split_filter(
+    filter: &Filter,
+    classify: &dyn Fn(&Condition) -> Pushdown,
+) -> (Option<Filter>, Option<Filter>) {
+    let conjuncts: Vec<&Filter> = match filter {
+        Filter::And(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut pushed = Vec::new();
+    let mut residual = Vec::new();
+    for c in conjuncts {
+        match classify_filter(c, classify) {
+            Pushdown::Exact => pushed.push(c.clone()),
+            Pushdown::Inexact => {
+                pushed.push(c.clone());
+                residual.push(c.clone());
+            }
+            Pushdown::Unsupported => residual.push(c.clone()),
+        }
+    }
+    let wrap = |mut v: Vec<Filter>| match v.len() {
+        0 => None,
+        1 => v.pop(),
+        _ => Some(Filter::And(v)),
+    };
+    (wrap(pushed), wrap(residual))
+}
+
+fn classify_filter(f: &Filter, classify: &dyn Fn(&Condition) -> Pushdown) -> Pushdown {
+    match f {
+        Filter::Condition(c) => classify(c),
+        Filter::And(items) => {
+            // Inside AND, an inexact part keeps the whole a superset.
+            let mut out = Pushdown::Exact;
+            for i in items {
+                match classify_filter(i, classify) {
+                    Pushdown::Exact => {}
+                    Pushdown::Inexact => out = Pushdown::Inexact,
+                    Pushdown::Unsupported => return Pushdown::Unsupported,
+                }
+            }
+            out
+        }
+        Filter::Or(items) => {
+            let mut out = Pushdown::Exact;
+            for i in items {
+                match classify_filter(i, classify) {
+                    Pushdown::Exact => {}
+                    Pushdown::Inexact => out = Pushdown::Inexact,
+                    Pushdown::Unsupported => return Pushdown::Unsupported,
+                }
+            }
+            out
+        }
+        // The negation of a superset is a subset: only exact negations push.
+        Filter::Not(inner) => match classify_filter(inner, classify) {
+            Pushdown::Exact => Pushdown::Exact,
+            _ => Pushdown::Unsupported,
+        },
+    }
+}
+
+/// Plans a validated query for a driver with `caps`.
+///
+/// # Errors
+/// `Unsupported` for joins the driver cannot run (joins across datasources
+/// belong to federation).
+pub fn plan(
+    query: &Query,
+    schema: &ObjectSchema,
+    caps: &Capabilities,
+    classify: &dyn Fn(&Condition) -> Pushdown,
+) -> Result<Plan> {
+    let _ = schema;
+    if !query.joins.is_empty() && !caps.joins {
+        return Err(Error::unsupported("joins", "this datasource"));
+    }
+    let (pushed_filter, residual_filter) = match &query.filter {
+        Some(f) if caps.filters => split_filter(f, classify),
+        Some(f) => (None, Some(f.clone())),
+        None => (None, None),
+    };
+    let shape_pushable = (query.order_by.is_empty() || caps.sorting)
+        && (query.limit.is_none() && query.offset.is_none() || caps.paging)
+        && (query.cursor.is_none() || caps.cursor)
+        && (!query.is_aggregate() || caps.aggregations)
+        && (!query.distinct || caps.distinct)
+        && (query.fields.is_none() || caps.projection);
+    if residual_filter.is_none() && shape_pushable {
+        return Ok(Plan {
+            pushed: query.clone(),
+            residual: None,
+        });
+    }
+    // Push the filter (and joins) only; run everything else locally.
+    let mut pushed = Query::new(query.object.clone().unwrap_or_default());
+    pushed.filter = pushed_filter;
+    pushed.joins.clone_from(&query.joins);
+    let mut residual = query.clone();
+    residual.filter = residual_filter;
+    residual.joins.clear();
+    residual.expand.clear();
+    Ok(Plan {
+        pushed,
+        residual: Some(residual),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use objectql_query_ast::{Op, field};
+
+    fn no_contains(c: &Condition) -> Pushdown {
+        match c.op {
+            Op::Contains(_) => Pushdown::Unsupported,
+            Op::IContains(_) => Pushdown::Inexact,
+            _ => Pushdown::Exact,
+        }
+    }
+
+    #[test]
+    fn conjuncts_split_by_classification() {
+        let f = field("a")
+            .eq(1)
+            .and(field("b").contains("x"))
+            .and(field("c").icontains("y"));
+        let (p, r) = split_filter(&f, &no_contains);
+        assert_eq!(p, Some(field("a").eq(1).and(field("c").icontains("y"))));
+        assert_eq!(
+            r,
+            Some(field("b").contains("x").and(field("c").icontains("y")))
+        );
+    }
+
+    #[test]
+    fn negated_inexact_is_not_pushed() {
+        let f = field("c").icontains("y").not();
+        let (p, r) = split_filter(&f, &no_contains);
+        assert_eq!(p, None);
+        assert_eq!(r, Some(f));
+    }
+
+    #[test]
+    fn a_scan_only_driver_gets_a_bare_scan() {
+        let q = Query::new("t").filter(field("a").eq(1)).asc("a").limit(3);
+        let caps = Capabilities::default();
+        let p = plan(&q, &ObjectSchema::new("t"), &caps, &|_| Pushdown::Exact).unwrap();
+        assert_eq!(p.pushed, Query::new("t"));
+        assert_eq!(p.residual.as_ref().and_then(|r| r.limit), Some(3));
+        assert!(!p.local_steps().is_empty());
+    }
+}
