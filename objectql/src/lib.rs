@@ -1,1 +1,75 @@
-//! placeholder
+//! # objectql
+//!
+//! Pluggable storage drivers and query federation. A service describes the
+//! data it wants once, as a backend-neutral [`Query`]; the engine validates
+//! it against the object schemas, plans it against the capabilities of the
+//! datasource's driver, pushes down everything the backend can do *with the
+//! same meaning*, and runs the rest locally.
+//!
+//! ```
+//! use objectql::{Engine, Query, field, record};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let engine = Engine::new();
+//! engine.add_datasource("default", "memory://").await?;
+//! engine
+//!     .register_json(&serde_json::json!({
+//!         "name": "task",
+//!         "fields": {"title": {"type": "text", "required": true}, "priority": {"type": "integer"}}
+//!     }))
+//!     .await?;
+//!
+//! let db = engine.default_session();
+//! db.insert("task", record! {"title" => "write docs", "priority" => 2}).await?;
+//! db.insert("task", record! {"title" => "ship", "priority" => 5}).await?;
+//!
+//! let urgent = db.find(&Query::new("task").filter(field("priority").gte(3))).await?;
+//! assert_eq!(urgent.len(), 1);
+//!
+//! // The same query as JSON (the ObjectStack wire format).
+//! let q = Query::parse(r#"{"object": "task", "where": ["priority", "<", 3], "fields": ["title"]}"#)?;
+//! assert_eq!(db.find(&q).await?[0]["title"], "write docs".into());
+//! # Ok::<(), objectql::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Features
+//! - `memory` (default): the in-memory reference driver, `memory://`.
+
+mod engine;
+mod expand;
+mod session;
+
+pub use engine::{DriverFactory, Engine};
+pub use objectql_driver::{
+    BatchStream, Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel,
+    PoolStats, Pushdown, RowStream, TxId,
+};
+#[cfg(feature = "memory")]
+pub use objectql_driver_memory::{MemoryDriver, MemoryOptions};
+pub use objectql_query_ast::{
+    AggFunction, Aggregation, Catalog, Cursor, DateGranularity, DriverErrorKind, Error, Field,
+    Filter, GroupBy, JoinType, ObjectSchema, Op, Operand, Query, Record, ResolveContext, Result,
+    SortItem, SortOrder, StorageType, Value, field,
+};
+pub use session::{Session, Transaction};
+
+/// Re-exports of the building blocks, for driver authors.
+pub mod ast {
+    pub use objectql_query_ast::*;
+}
+
+/// Builds a [`Record`] from `key => value` pairs.
+///
+/// ```
+/// let r = objectql::record! {"title" => "x", "n" => 3};
+/// assert_eq!(r.len(), 2);
+/// ```
+#[macro_export]
+macro_rules! record {
+    ($($k:expr => $v:expr),* $(,)?) => {{
+        let mut r = $crate::Record::new();
+        $(r.insert(::std::string::String::from($k), $crate::Value::from($v));)*
+        r
+    }};
+}

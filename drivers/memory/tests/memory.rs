@@ -1,0 +1,354 @@
+//! Memory-driver behaviour beyond the shared cases: persistence, isolation,
+//! streaming, Arrow output, URLs, bad input through the engine.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use objectql::{
+    Engine, Error, IsolationLevel, MemoryDriver, MemoryOptions, Query, Value, field, record,
+};
+use serde_json::json;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn engine_with(driver: MemoryDriver) -> Engine {
+    let engine = Engine::new();
+    engine.add_driver("default", Arc::new(driver)).unwrap();
+    engine
+        .register_json(&json!({
+            "name": "note",
+            "fields": {
+                "title": {"type": "text", "required": true, "maxLength": 20},
+                "n": {"type": "integer"},
+                "price": {"type": "currency", "precision": 10, "scale": 2},
+                "at": {"type": "datetime"},
+                "tags": {"type": "json"},
+                "code": {"type": "text", "unique": true}
+            }
+        }))
+        .await
+        .unwrap();
+    engine
+}
+
+#[test]
+fn persisted_store_survives_reopen_with_exact_values() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let url = format!("memory://{}", path.display());
+        {
+            let engine = engine_with(MemoryDriver::connect(&url).unwrap()).await;
+            let db = engine.default_session();
+            db.insert(
+                "note",
+                record! {"id" => "a", "title" => "x'\"\\ é", "price" => "12.30", "at" => "2026-03-01T10:00:00.123456Z", "n" => i64::MAX},
+            )
+            .await
+            .unwrap();
+            db.insert("note", record! {"id" => "b", "title" => "gone"}).await.unwrap();
+            assert!(db.delete("note", "b").await.unwrap());
+        }
+        // No temporary file is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+
+        let engine = engine_with(MemoryDriver::connect(&url).unwrap()).await;
+        let rows = engine.default_session().find(&Query::new("note")).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r["title"], Value::from("x'\"\\ é"));
+        assert_eq!(r["price"].to_json(), json!("12.30"));
+        assert_eq!(r["at"].to_json(), json!("2026-03-01T10:00:00.123456Z"));
+        assert_eq!(r["n"], Value::Int(i64::MAX));
+    });
+}
+
+#[test]
+fn a_torn_temporary_file_does_not_corrupt_the_store() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        {
+            let engine =
+                engine_with(MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap())
+                    .await;
+            engine
+                .default_session()
+                .insert("note", record! {"id" => "a", "title" => "kept"})
+                .await
+                .unwrap();
+        }
+        // Simulate a crash mid-write: a half-written temporary file beside the store.
+        std::fs::write(
+            dir.path().join(".store.json.tmp-999999"),
+            b"{\"format\": \"objectql-mem",
+        )
+        .unwrap();
+        let engine =
+            engine_with(MemoryDriver::connect(&format!("memory://{}", path.display())).unwrap())
+                .await;
+        let rows = engine
+            .default_session()
+            .find(&Query::new("note"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+
+        // A corrupt store file is a typed error, not a panic.
+        std::fs::write(&path, b"{not json").unwrap();
+        let e = MemoryDriver::connect(&format!("memory://{}", path.display())).unwrap_err();
+        assert_eq!(e.driver_kind(), Some(objectql::DriverErrorKind::Decode));
+    });
+}
+
+#[test]
+fn rolled_back_and_dropped_transactions_leave_no_trace() {
+    rt().block_on(async {
+        let engine = engine_with(MemoryDriver::new()).await;
+        let db = engine.default_session();
+        let tx = db
+            .begin("default", IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        tx.insert("note", record! {"id" => "t1", "title" => "in tx"})
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.count("note", None).await.unwrap(),
+            1,
+            "a transaction sees its own writes"
+        );
+        assert_eq!(db.count("note", None).await.unwrap(), 0, "others do not");
+        tx.rollback().await.unwrap();
+        assert_eq!(db.count("note", None).await.unwrap(), 0);
+
+        {
+            let tx = db
+                .begin("default", IsolationLevel::Serializable)
+                .await
+                .unwrap();
+            tx.insert("note", record! {"id" => "t2", "title" => "dropped"})
+                .await
+                .unwrap();
+        }
+        assert_eq!(db.count("note", None).await.unwrap(), 0);
+
+        let tx = db
+            .begin("default", IsolationLevel::ReadCommitted)
+            .await
+            .unwrap();
+        tx.insert("note", record! {"id" => "t3", "title" => "kept"})
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(db.count("note", None).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn concurrent_writers_conflict_with_a_retryable_error() {
+    rt().block_on(async {
+        let engine = engine_with(MemoryDriver::new()).await;
+        let db = engine.default_session();
+        db.insert("note", record! {"id" => "a", "title" => "x", "n" => 1})
+            .await
+            .unwrap();
+        let t1 = db
+            .begin("default", IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        let t2 = db
+            .begin("default", IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        // Both read, both write: the second commit must fail.
+        let n1 = t1.find_one(&Query::new("note")).await.unwrap().unwrap()["n"]
+            .as_i64()
+            .unwrap();
+        let n2 = t2.find_one(&Query::new("note")).await.unwrap().unwrap()["n"]
+            .as_i64()
+            .unwrap();
+        t1.update("note", "a", record! {"n" => n1 + 1})
+            .await
+            .unwrap();
+        t2.update("note", "a", record! {"n" => n2 + 1})
+            .await
+            .unwrap();
+        t1.commit().await.unwrap();
+        let e = t2.commit().await.unwrap_err();
+        assert_eq!(
+            e.driver_kind(),
+            Some(objectql::DriverErrorKind::SerializationFailure)
+        );
+        assert!(e.is_retryable());
+        let n = db.find_one(&Query::new("note")).await.unwrap().unwrap()["n"].clone();
+        assert_eq!(n, Value::Int(2), "no lost update");
+    });
+}
+
+#[test]
+fn unique_violation_in_a_batch_inserts_nothing() {
+    rt().block_on(async {
+        let engine = engine_with(MemoryDriver::new()).await;
+        let db = engine.default_session();
+        let e = db
+            .insert_many(
+                "note",
+                vec![
+                    record! {"title" => "a", "code" => "X"},
+                    record! {"title" => "b", "code" => "Y"},
+                    record! {"title" => "c", "code" => "X"},
+                ],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.driver_kind(),
+            Some(objectql::DriverErrorKind::UniqueViolation)
+        );
+        assert_eq!(db.count("note", None).await.unwrap(), 0);
+        let e = db
+            .insert("note", record! {"title" => "way too long for twenty chars"})
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.driver_kind(),
+            Some(objectql::DriverErrorKind::CheckViolation)
+        );
+    });
+}
+
+#[test]
+fn streams_rows_and_arrow_batches() {
+    rt().block_on(async {
+        let engine = engine_with(MemoryDriver::new()).await;
+        let db = engine.default_session();
+        let rows: Vec<_> = (0..100)
+            .map(|i| record! {"title" => format!("t{i}"), "n" => i})
+            .collect();
+        db.insert_many("note", rows).await.unwrap();
+        let q = Query::new("note").filter(field("n").gte(90)).desc("n");
+        let streamed: Vec<_> = db
+            .find_stream(&q)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(streamed.len(), 10);
+        assert_eq!(streamed[0]["n"], Value::Int(99));
+        let batches: Vec<_> = db
+            .find_arrow(&q.select(["n", "price"]))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let total: usize = batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
+        assert_eq!(total, 10);
+        assert_eq!(
+            batches[0].schema().field(1).data_type().to_string(),
+            "Decimal128(10, 2)"
+        );
+    });
+}
+
+#[test]
+fn bad_input_is_a_typed_error_never_a_panic() {
+    rt().block_on(async {
+        let engine = engine_with(MemoryDriver::new()).await;
+        let db = engine.default_session();
+        let cases = [
+            (
+                r#"{"object": "note", "where": {"n": {"$foo": 1}}}"#,
+                "where.n.$foo",
+            ),
+            (
+                r#"{"object": "note", "where": {"title": {"$regex": "x"}}}"#,
+                "where.title.$regex",
+            ),
+            (r#"{"object": "note", "where": {"n": {}}}"#, "where.n"),
+            (
+                r#"{"object": "note", "where": {"owner.name": "x"}}"#,
+                "where.owner.name",
+            ),
+            (
+                r#"{"object": "note", "where": {"$or": [{"n": 1}, {"n": {"$gt": "x"}}]}}"#,
+                "where.$or[1].n.$gt",
+            ),
+            (r#"{"object": "note", "fields": ["nope"]}"#, "fields[0]"),
+            (r#"{"object": "note", "limit": -1}"#, "limit"),
+            (r#"{"object": "note", "limit": 2.5}"#, "limit"),
+            (r#"{"object": "nope"}"#, "object"),
+        ];
+        for (text, path) in cases {
+            let e = match Query::parse(text) {
+                Ok(q) => db.find(&q).await.unwrap_err(),
+                Err(e) => e,
+            };
+            assert_eq!(e.path(), Some(path), "{text}: {e}");
+        }
+        let deep = format!(
+            "{}{{\"n\":1}}{}",
+            "{\"$not\":".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert!(matches!(
+            Query::parse(&format!("{{\"object\":\"note\",\"where\":{deep}}}")),
+            Err(Error::Json { .. })
+        ));
+        assert!(matches!(
+            Query::parse("{\"object\": \"note\""),
+            Err(Error::Json { .. })
+        ));
+        let big = "x".repeat(1 << 20);
+        let q = Query::new("note").filter(field("title").contains(big.as_str()));
+        assert!(db.find(&q).await.unwrap().is_empty());
+        let e = db
+            .insert("note", record! {"title" => big.as_str()})
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.driver_kind(),
+            Some(objectql::DriverErrorKind::CheckViolation)
+        );
+        let e = db
+            .insert("note", record! {"title" => "x", "n" => f64::NAN})
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Validation { .. }), "{e}");
+    });
+}
+
+#[test]
+fn urls_and_schema_changes() {
+    rt().block_on(async {
+        assert!(MemoryDriver::connect("memory://?bogus=1").is_err());
+        assert!(MemoryDriver::connect("postgres://x").is_err());
+        let engine = Engine::new();
+        let e = engine.add_datasource("x", "nosuch://db").await.unwrap_err();
+        assert!(matches!(e, Error::Config { .. }));
+        engine.add_datasource("default", "memory://").await.unwrap();
+        engine.register_json(&json!({"name": "t", "fields": {"n": {"type": "text"}}})).await.unwrap();
+        let db = engine.default_session();
+        db.insert("t", record! {"id" => "a", "n" => "12"}).await.unwrap();
+        db.insert("t", record! {"id" => "b", "n" => "x"}).await.unwrap();
+        // Retyping text → integer would lose "x": refused, schema unchanged.
+        let e = engine.register_json(&json!({"name": "t", "fields": {"n": {"type": "integer"}}})).await.unwrap_err();
+        assert!(e.to_string().contains("lose data"), "{e}");
+        assert_eq!(db.count("t", None).await.unwrap(), 2);
+        // Adding a field with a default fills existing rows.
+        engine
+            .register_json(&json!({"name": "t", "fields": {"n": {"type": "text"}, "k": {"type": "integer", "defaultValue": 7}}}))
+            .await
+            .unwrap();
+        let rows = db.find(&Query::new("t").filter(field("k").eq(7))).await.unwrap();
+        assert_eq!(rows.len(), 2);
+    });
+}

@@ -1,0 +1,209 @@
+//! The engine: object schemas, datasources, and routing between them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use objectql_driver::Driver;
+use objectql_query_ast::{Catalog, Error, ObjectSchema, ResolveContext, Result};
+
+use crate::session::Session;
+
+/// Connects drivers for one or more URL schemes.
+#[async_trait]
+pub trait DriverFactory: Send + Sync + 'static {
+    /// The URL schemes this factory serves (`postgres`, `postgresql`…).
+    fn schemes(&self) -> &[&'static str];
+
+    /// Connects a driver from `url`.
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>>;
+}
+
+#[cfg(feature = "memory")]
+struct MemoryFactory;
+
+#[cfg(feature = "memory")]
+#[async_trait]
+impl DriverFactory for MemoryFactory {
+    fn schemes(&self) -> &[&'static str] {
+        &["memory"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        Ok(Arc::new(objectql_driver_memory::MemoryDriver::connect(
+            url,
+        )?))
+    }
+}
+
+pub(crate) struct Inner {
+    catalog: RwLock<Arc<Catalog>>,
+    datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
+    factories: RwLock<Vec<Arc<dyn DriverFactory>>>,
+}
+
+/// The entry point: register datasources and object schemas, then read and
+/// write through one API whatever the storage.
+///
+/// `Engine` is cheap to clone (an `Arc`); clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ds: Vec<String> = self
+            .inner
+            .datasources
+            .read()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("Engine")
+            .field("datasources", &ds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::internal("engine state poisoned by an earlier panic")
+}
+
+impl Engine {
+    /// An engine with the built-in driver factories of the enabled features.
+    pub fn new() -> Self {
+        let factories: Vec<Arc<dyn DriverFactory>> = vec![
+            #[cfg(feature = "memory")]
+            Arc::new(MemoryFactory),
+        ];
+        Self {
+            inner: Arc::new(Inner {
+                catalog: RwLock::new(Arc::new(Catalog::new())),
+                datasources: RwLock::new(HashMap::new()),
+                factories: RwLock::new(factories),
+            }),
+        }
+    }
+
+    /// Adds a driver factory (for a community driver's URL scheme).
+    pub fn register_factory(&self, factory: Arc<dyn DriverFactory>) -> Result<()> {
+        self.inner
+            .factories
+            .write()
+            .map_err(|_| poisoned())?
+            .push(factory);
+        Ok(())
+    }
+
+    /// Connects a datasource from a URL (`memory://`, …) and names it.
+    pub async fn add_datasource(&self, name: &str, url: &str) -> Result<()> {
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::config(format!("`{url}` is not a URL (expected scheme://…)")))?;
+        let factory = self
+            .inner
+            .factories
+            .read()
+            .map_err(|_| poisoned())?
+            .iter()
+            .find(|f| f.schemes().contains(&scheme))
+            .cloned()
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no driver for URL scheme `{scheme}` (is the crate feature for it enabled?)"
+                ))
+            })?;
+        let driver = factory.connect(url).await?;
+        self.add_driver(name, driver)
+    }
+
+    /// Adds an already-connected driver as a datasource.
+    pub fn add_driver(&self, name: &str, driver: Arc<dyn Driver>) -> Result<()> {
+        let mut ds = self.inner.datasources.write().map_err(|_| poisoned())?;
+        if ds.contains_key(name) {
+            return Err(Error::config(format!(
+                "datasource `{name}` is already registered"
+            )));
+        }
+        ds.insert(name.to_owned(), driver);
+        Ok(())
+    }
+
+    /// The driver of datasource `name`.
+    pub fn datasource(&self, name: &str) -> Result<Arc<dyn Driver>> {
+        self.inner
+            .datasources
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::config(format!("datasource `{name}` is not registered")))
+    }
+
+    /// Registers an object schema and creates (or migrates) its storage in
+    /// its datasource.
+    pub async fn register(&self, schema: ObjectSchema) -> Result<()> {
+        schema.check()?;
+        let driver = self.datasource(schema.datasource_name())?;
+        driver.sync_schema(&schema).await?;
+        let mut guard = self.inner.catalog.write().map_err(|_| poisoned())?;
+        let mut catalog = Catalog::clone(&guard);
+        catalog.insert(schema)?;
+        *guard = Arc::new(catalog);
+        Ok(())
+    }
+
+    /// Registers an object schema given as JSON (ObjectStack form).
+    pub async fn register_json(&self, json: &serde_json::Value) -> Result<()> {
+        self.register(ObjectSchema::from_json(json)?).await
+    }
+
+    /// A snapshot of the registered schemas.
+    pub fn catalog(&self) -> Result<Arc<Catalog>> {
+        Ok(Arc::clone(
+            &*self.inner.catalog.read().map_err(|_| poisoned())?,
+        ))
+    }
+
+    /// The schema of `object`.
+    pub fn schema(&self, object: &str) -> Result<ObjectSchema> {
+        self.catalog()?
+            .get(object)
+            .cloned()
+            .ok_or_else(|| Error::config(format!("object `{object}` is not registered")))
+    }
+
+    /// A session resolving tokens against `ctx` (clock, timezone, caller).
+    pub fn session(&self, ctx: ResolveContext) -> Session {
+        Session::new(self.clone(), ctx)
+    }
+
+    /// A session at the system clock, in UTC, with no caller.
+    pub fn default_session(&self) -> Session {
+        self.session(ResolveContext::now())
+    }
+
+    /// Closes every datasource.
+    pub async fn close(&self) -> Result<()> {
+        let drivers: Vec<Arc<dyn Driver>> = self
+            .inner
+            .datasources
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .cloned()
+            .collect();
+        for d in drivers {
+            d.close().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,652 @@
+//! Sessions and transactions: every read and write goes through here.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use objectql_driver::{
+    BatchStream, Conflict, Cx, Driver, ExplainStep, IsolationLevel, RowStream, TxId, rows_to_stream,
+};
+use objectql_planner::eval::{Columns, execute};
+use objectql_planner::{Plan, plan};
+use objectql_query_ast::{
+    Catalog, Error, Filter, ObjectSchema, Op, Path, Query, Record, ResolveContext, Result, Value,
+    WriteMode, coerce, validate_query, validate_record,
+};
+use tracing::Instrument;
+
+use crate::engine::Engine;
+use crate::expand;
+
+#[derive(Debug, Clone)]
+struct TxBinding {
+    datasource: String,
+    id: TxId,
+}
+
+/// A handle for reads and writes, resolving tokens against one
+/// [`ResolveContext`] (clock, timezone, current user and organisation).
+#[derive(Debug, Clone)]
+pub struct Session {
+    engine: Engine,
+    ctx: ResolveContext,
+    tx: Option<TxBinding>,
+}
+
+/// What a write needs: the catalog, the object's schema, its driver and the
+/// transaction the write joins (if any).
+type WriteTarget = (Arc<Catalog>, ObjectSchema, Arc<dyn Driver>, Option<TxId>);
+
+/// The outcome of planning one query.
+pub(crate) struct Prepared {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) driver: Arc<dyn Driver>,
+    pub(crate) query: Query,
+    pub(crate) plan: Plan,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Engine, ctx: ResolveContext) -> Self {
+        Self {
+            engine,
+            ctx,
+            tx: None,
+        }
+    }
+
+    /// The context tokens resolve against.
+    pub fn context(&self) -> &ResolveContext {
+        &self.ctx
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn driver_for(&self, schema: &ObjectSchema) -> Result<(Arc<dyn Driver>, Option<TxId>)> {
+        let ds = schema.datasource_name();
+        let driver = self.engine.datasource(ds)?;
+        let tx = match &self.tx {
+            Some(b) if b.datasource == ds => Some(b.id),
+            Some(b) => {
+                return Err(Error::config(format!(
+                    "object `{}` lives in datasource `{ds}`, but this transaction is on `{}`",
+                    schema.name, b.datasource
+                )));
+            }
+            None => None,
+        };
+        Ok((driver, tx))
+    }
+
+    /// This session, outside its transaction unless the transaction is on `datasource`.
+    pub(crate) fn for_datasource(&self, datasource: &str) -> Session {
+        match &self.tx {
+            Some(b) if b.datasource != datasource => Session {
+                engine: self.engine.clone(),
+                ctx: self.ctx.clone(),
+                tx: None,
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// Validates and plans `query`.
+    pub(crate) fn prepare(&self, query: &Query) -> Result<Prepared> {
+        let catalog = self.engine.catalog()?;
+        let typed = validate_query(query, &catalog, &self.ctx)?;
+        expand::check(&typed)?;
+        let schema = catalog
+            .get(typed.object.as_deref().unwrap_or_default())
+            .ok_or_else(|| Error::internal("validated query names an unknown object"))?;
+        for (i, j) in typed.joins.iter().enumerate() {
+            let other = catalog
+                .get(&j.object)
+                .ok_or_else(|| Error::internal("validated join names an unknown object"))?;
+            if other.datasource_name() != schema.datasource_name() {
+                return Err(Error::Unsupported {
+                    feature: format!(
+                        "joins[{i}]: a join across datasources (`{}` → `{}`) needs federation",
+                        schema.datasource_name(),
+                        other.datasource_name()
+                    ),
+                    driver: "engine".into(),
+                });
+            }
+        }
+        let (driver, _) = self.driver_for(schema)?;
+        let mut pushed_query = typed.clone();
+        // Expanded lookups need their ids in the rows.
+        if let Some(fields) = &mut pushed_query.fields {
+            for k in typed.expand.keys() {
+                if !fields.contains(k) {
+                    fields.push(k.clone());
+                }
+            }
+        }
+        pushed_query.expand.clear();
+        let classify = |c: &objectql_query_ast::Condition| driver.classify(schema, c);
+        let plan = plan(&pushed_query, schema, driver.capabilities(), &classify)?;
+        Ok(Prepared {
+            catalog: Arc::clone(&catalog),
+            driver,
+            query: typed,
+            plan,
+        })
+    }
+
+    /// Runs a prepared query without expand; returns its rows.
+    pub(crate) async fn run(&self, p: &Prepared) -> Result<Vec<Record>> {
+        let schema = p
+            .catalog
+            .get(p.query.object.as_deref().unwrap_or_default())
+            .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
+        let (_, tx) = self.driver_for(schema)?;
+        let cx = Cx {
+            catalog: &p.catalog,
+            tx,
+        };
+        let rows: Vec<Record> = p
+            .driver
+            .find(cx, &p.plan.pushed)
+            .await?
+            .try_collect()
+            .await?;
+        match &p.plan.residual {
+            None => Ok(rows),
+            Some(residual) => {
+                let columns = pushed_columns(&p.catalog, schema, &p.plan.pushed)?;
+                run_local(&columns, &rows, residual)
+            }
+        }
+    }
+
+    /// Finds the rows of `query` (with `expand` resolved).
+    pub async fn find(&self, query: &Query) -> Result<Vec<Record>> {
+        let span = tracing::debug_span!(
+            "objectql.find",
+            object = query.object.as_deref().unwrap_or_default()
+        );
+        async {
+            let p = self.prepare(query)?;
+            let mut rows = self.run(&p).await?;
+            if !p.query.expand.is_empty() {
+                expand::expand(self, &p.query, &mut rows).await?;
+                if let Some(fields) = &p.query.fields {
+                    for r in &mut rows {
+                        r.retain(|k, _| fields.contains(k));
+                    }
+                }
+            }
+            Ok(rows)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Streams the rows of `query`. Queries that need local work (a residual
+    /// plan or `expand`) are collected first; fully pushed queries stream
+    /// straight from the driver.
+    pub async fn find_stream(&self, query: &Query) -> Result<RowStream> {
+        let p = self.prepare(query)?;
+        if p.plan.residual.is_none() && p.query.expand.is_empty() {
+            let schema = p
+                .catalog
+                .get(p.query.object.as_deref().unwrap_or_default())
+                .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
+            let (_, tx) = self.driver_for(schema)?;
+            let cx = Cx {
+                catalog: &p.catalog,
+                tx,
+            };
+            return p.driver.find(cx, &p.plan.pushed).await;
+        }
+        Ok(rows_to_stream(self.find(query).await?))
+    }
+
+    /// Streams the rows of `query` as Arrow record batches typed from the
+    /// object schema (`expand` is not available in this form).
+    pub async fn find_arrow(&self, query: &Query) -> Result<BatchStream> {
+        if !query.expand.is_empty() {
+            return Err(Error::validation(
+                "expand",
+                "`expand` is not available for Arrow output",
+            ));
+        }
+        let p = self.prepare(query)?;
+        let schema = p
+            .catalog
+            .get(p.query.object.as_deref().unwrap_or_default())
+            .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
+        let (_, tx) = self.driver_for(schema)?;
+        let cx = Cx {
+            catalog: &p.catalog,
+            tx,
+        };
+        if p.plan.residual.is_none() {
+            return p.driver.find_arrow(cx, &p.plan.pushed).await;
+        }
+        let rows = self.run(&p).await?;
+        let batch = objectql_driver::records_to_batch(schema, &p.query, &rows)?;
+        Ok(Box::pin(futures::stream::iter([Ok(batch)])))
+    }
+
+    /// The first row of `query`, if any.
+    pub async fn find_one(&self, query: &Query) -> Result<Option<Record>> {
+        let mut q = query.clone();
+        q.limit = Some(1);
+        Ok(self.find(&q).await?.into_iter().next())
+    }
+
+    /// Runs an aggregate query (same as [`Session::find`]).
+    pub async fn aggregate(&self, query: &Query) -> Result<Vec<Record>> {
+        if !query.is_aggregate() {
+            return Err(Error::validation(
+                "aggregations",
+                "an aggregate query needs `aggregations` or `groupBy`",
+            ));
+        }
+        self.find(query).await
+    }
+
+    /// Counts the rows of `object` matching `filter`.
+    pub async fn count(&self, object: &str, filter: Option<Filter>) -> Result<u64> {
+        let mut q = Query::new(object);
+        q.filter = filter;
+        let p = self.prepare(&q)?;
+        match &p.plan.residual {
+            None => {
+                let schema = self.engine.schema(object)?;
+                let (_, tx) = self.driver_for(&schema)?;
+                let cx = Cx {
+                    catalog: &p.catalog,
+                    tx,
+                };
+                p.driver
+                    .count(cx, object, p.plan.pushed.filter.as_ref())
+                    .await
+            }
+            Some(_) => Ok(self.run(&p).await?.len() as u64),
+        }
+    }
+
+    /// Distinct non-null values of `field` among rows matching `filter`, ascending.
+    pub async fn distinct(
+        &self,
+        object: &str,
+        field: &str,
+        filter: Option<Filter>,
+    ) -> Result<Vec<Value>> {
+        let mut q = Query::new(object).select([field]);
+        q.filter = filter;
+        let p = self.prepare(&q)?;
+        if p.plan.residual.is_none() {
+            let schema = self.engine.schema(object)?;
+            let (_, tx) = self.driver_for(&schema)?;
+            let cx = Cx {
+                catalog: &p.catalog,
+                tx,
+            };
+            p.driver
+                .distinct(cx, object, field, p.plan.pushed.filter.as_ref())
+                .await
+        } else {
+            let rows = self.run(&p).await?;
+            let schema = self.engine.schema(object)?;
+            let columns = Columns::new(schema.fields.keys().cloned().collect());
+            let dense = dense_rows(&columns, &rows);
+            objectql_planner::eval::distinct_values(
+                &columns,
+                dense.iter().map(Vec::as_slice),
+                field,
+                None,
+            )
+        }
+    }
+
+    /// Describes where each part of `query` runs.
+    pub async fn explain(&self, query: &Query) -> Result<Vec<ExplainStep>> {
+        let p = self.prepare(query)?;
+        let schema = self
+            .engine
+            .schema(p.query.object.as_deref().unwrap_or_default())?;
+        let (_, tx) = self.driver_for(&schema)?;
+        let cx = Cx {
+            catalog: &p.catalog,
+            tx,
+        };
+        let mut steps = p.driver.explain(cx, &p.plan.pushed).await?;
+        steps.extend(p.plan.local_steps());
+        for (field, sub) in &p.query.expand {
+            steps.push(ExplainStep {
+                location: "engine".into(),
+                operation: "expand".into(),
+                detail: format!(
+                    "`{field}` → `{}`: one batched `$in` query",
+                    sub.object.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+        Ok(steps)
+    }
+
+    fn write_target(&self, object: &str) -> Result<WriteTarget> {
+        let catalog = self.engine.catalog()?;
+        let schema = catalog
+            .get(object)
+            .cloned()
+            .ok_or_else(|| Error::validation("object", format!("unknown object `{object}`")))?;
+        let (driver, tx) = self.driver_for(&schema)?;
+        Ok((catalog, schema, driver, tx))
+    }
+
+    /// Inserts one record; returns it as stored (generated id, defaults).
+    pub async fn insert(&self, object: &str, record: Record) -> Result<Record> {
+        self.insert_many(object, vec![record])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("insert returned no row"))
+    }
+
+    /// Inserts records, all or none.
+    pub async fn insert_many(&self, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
+        let (catalog, schema, driver, tx) = self.write_target(object)?;
+        let typed = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                validate_record(r, &schema, WriteMode::Insert, &Path::root("rows").index(i))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        driver
+            .insert(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                typed,
+            )
+            .await
+    }
+
+    fn typed_id(schema: &ObjectSchema, id: &Value) -> Result<Value> {
+        let st = schema
+            .primary_key_field()
+            .ok_or_else(|| Error::internal("schema without primary key field"))?
+            .storage_type()?;
+        coerce(id.clone(), st, &Path::root("id"))
+    }
+
+    /// Updates one record by id; `NotFound` if it does not exist.
+    pub async fn update(
+        &self,
+        object: &str,
+        id: impl Into<Value>,
+        patch: Record,
+    ) -> Result<Record> {
+        let id = id.into();
+        let (catalog, schema, driver, tx) = self.write_target(object)?;
+        let id = Self::typed_id(&schema, &id)?;
+        let patch = validate_record(&patch, &schema, WriteMode::Update, &Path::root("data"))?;
+        driver
+            .update(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                &id,
+                patch,
+            )
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                object: object.to_owned(),
+                id: id.to_string(),
+            })
+    }
+
+    /// The filter a driver can run for a write: the pushed part when the whole
+    /// filter pushes, otherwise the primary keys of the matching rows.
+    async fn write_filter(&self, object: &str, filter: Filter) -> Result<Filter> {
+        let q = Query::new(object).filter(filter);
+        let p = self.prepare(&q)?;
+        if p.plan.residual.is_none() {
+            return Ok(p.plan.pushed.filter.unwrap_or_else(Filter::always));
+        }
+        let schema = self.engine.schema(object)?;
+        let ids: Vec<Value> = self
+            .run(&p)
+            .await?
+            .into_iter()
+            .filter_map(|mut r| r.shift_remove(&schema.primary_key))
+            .collect();
+        Ok(Filter::cond(schema.primary_key.clone(), Op::In(ids)))
+    }
+
+    /// Updates every record matching `filter`; returns how many.
+    pub async fn update_many(&self, object: &str, filter: Filter, patch: Record) -> Result<u64> {
+        let (catalog, schema, driver, tx) = self.write_target(object)?;
+        let patch = validate_record(&patch, &schema, WriteMode::Update, &Path::root("data"))?;
+        let filter = self.write_filter(object, filter).await?;
+        driver
+            .update_many(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                &filter,
+                patch,
+            )
+            .await
+    }
+
+    /// Inserts each record, or updates the existing record with the same
+    /// values of `conflict_fields` (default: the primary key).
+    pub async fn upsert(
+        &self,
+        object: &str,
+        records: Vec<Record>,
+        conflict_fields: &[&str],
+    ) -> Result<Vec<Record>> {
+        let (catalog, schema, driver, tx) = self.write_target(object)?;
+        let fields: Vec<String> = if conflict_fields.is_empty() {
+            vec![schema.primary_key.clone()]
+        } else {
+            conflict_fields.iter().map(|f| (*f).to_owned()).collect()
+        };
+        for (i, f) in fields.iter().enumerate() {
+            if schema.get(f).is_none() {
+                return Err(Error::validation(
+                    format!("conflict[{i}]"),
+                    format!("unknown field `{f}`"),
+                ));
+            }
+        }
+        let mut update_fields: Vec<String> = Vec::new();
+        for r in &records {
+            for k in r.keys() {
+                if *k != schema.primary_key && !fields.contains(k) && !update_fields.contains(k) {
+                    update_fields.push(k.clone());
+                }
+            }
+        }
+        let typed = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                validate_record(r, &schema, WriteMode::Insert, &Path::root("rows").index(i))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let conflict = Conflict {
+            fields,
+            update_fields,
+        };
+        driver
+            .upsert(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                typed,
+                &conflict,
+            )
+            .await
+    }
+
+    /// Deletes one record by id; `false` if it did not exist.
+    pub async fn delete(&self, object: &str, id: impl Into<Value>) -> Result<bool> {
+        let id = id.into();
+        let (catalog, schema, driver, tx) = self.write_target(object)?;
+        let id = Self::typed_id(&schema, &id)?;
+        driver
+            .delete(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                &id,
+            )
+            .await
+    }
+
+    /// Deletes every record matching `filter`; returns how many.
+    pub async fn delete_many(&self, object: &str, filter: Filter) -> Result<u64> {
+        let (catalog, _, driver, tx) = self.write_target(object)?;
+        let filter = self.write_filter(object, filter).await?;
+        driver
+            .delete_many(
+                Cx {
+                    catalog: &catalog,
+                    tx,
+                },
+                object,
+                &filter,
+            )
+            .await
+    }
+
+    /// Begins a transaction on `datasource`. Reads and writes through the
+    /// returned handle run inside it; dropping it without `commit` rolls back.
+    pub async fn begin(&self, datasource: &str, isolation: IsolationLevel) -> Result<Transaction> {
+        if self.tx.is_some() {
+            return Err(Error::plan(
+                "nested transactions are not supported; commit or roll back first",
+            ));
+        }
+        let driver = self.engine.datasource(datasource)?;
+        let id = driver.begin(isolation).await?;
+        let mut session = self.clone();
+        session.tx = Some(TxBinding {
+            datasource: datasource.to_owned(),
+            id,
+        });
+        Ok(Transaction {
+            session,
+            driver,
+            id,
+            open: true,
+        })
+    }
+}
+
+/// An open transaction on one datasource.
+///
+/// It dereferences to a [`Session`], so every read and write is available;
+/// they all run inside the transaction. Dropping it without
+/// [`Transaction::commit`] rolls it back.
+#[derive(Debug)]
+pub struct Transaction {
+    session: Session,
+    driver: Arc<dyn Driver>,
+    id: TxId,
+    open: bool,
+}
+
+impl Transaction {
+    /// Commits. On a `SerializationFailure` (see `Error::is_retryable`) run the
+    /// whole transaction again.
+    pub async fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.driver.commit(self.id).await
+    }
+
+    /// Rolls back.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.open = false;
+        self.driver.rollback(self.id).await
+    }
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.open {
+            self.driver.abandon(self.id);
+        }
+    }
+}
+
+/// Dense rows of `records` in `columns` order (absent keys are NULL).
+pub(crate) fn dense_rows(columns: &Columns, records: &[Record]) -> Vec<Vec<Value>> {
+    records
+        .iter()
+        .map(|r| {
+            columns
+                .names()
+                .iter()
+                .map(|n| r.get(n).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect()
+}
+
+/// The columns of a pushed query that projects nothing: every stored field of
+/// the object, then `alias.field` for every field of every join.
+fn pushed_columns(catalog: &Catalog, schema: &ObjectSchema, pushed: &Query) -> Result<Columns> {
+    let stored = |s: &ObjectSchema| -> Vec<String> {
+        s.fields
+            .iter()
+            .filter(|(_, f)| {
+                f.storage_type()
+                    .is_ok_and(|st| st != objectql_query_ast::StorageType::Virtual)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let mut names = stored(schema);
+    for j in &pushed.joins {
+        let other = catalog
+            .get(&j.object)
+            .ok_or_else(|| Error::internal("validated join names an unknown object"))?;
+        names.extend(
+            stored(other)
+                .into_iter()
+                .map(|n| format!("{}.{n}", j.alias)),
+        );
+    }
+    Ok(Columns::new(names))
+}
+
+/// Runs the residual part of a plan over the pushed part's rows.
+fn run_local(columns: &Columns, rows: &[Record], residual: &Query) -> Result<Vec<Record>> {
+    let dense = dense_rows(columns, rows);
+    let rel = execute(columns, dense.iter().map(Vec::as_slice), residual)?;
+    let out_names = rel.columns.names().to_vec();
+    Ok(rel
+        .rows
+        .into_iter()
+        .map(|row| out_names.iter().cloned().zip(row).collect())
+        .collect())
+}
