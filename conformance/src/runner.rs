@@ -456,9 +456,9 @@ async fn run_step(handle: &mut Handle, step: &Json, op: &str) -> Result<Produced
                 )));
             };
             if op == "commit" {
-                tx.commit().await?
+                tx.commit().await?;
             } else {
-                tx.rollback().await?
+                tx.rollback().await?;
             }
             Produced::Nothing
         }

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use objectql_planner::eval::ValueKey;
+
 use objectql_query_ast::{
     Error, Filter, Op, Path, Query, Record, Result, StorageType, Value, coerce,
 };
@@ -26,13 +28,9 @@ pub(crate) fn check(q: &Query) -> Result<()> {
     Ok(())
 }
 
-/// A hashable form of an id.
-fn id_key(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(format!("s:{s}")),
-        other => Some(format!("{}:{}", other.type_name(), other.to_json())),
-    }
+/// A hashable form of an id (`None` for NULL, which points at nothing).
+fn id_key(v: &Value) -> Option<ValueKey<Value>> {
+    (!v.is_null()).then(|| ValueKey(v.clone()))
 }
 
 /// The ids a lookup value points at: one for a single lookup, several for a
@@ -76,7 +74,7 @@ pub(crate) async fn expand(session: &Session, q: &Query, rows: &mut [Record]) ->
                 }
             }
         }
-        let mut related: HashMap<String, Record> = HashMap::new();
+        let mut related: HashMap<ValueKey<Value>, Record> = HashMap::new();
         if !ids.is_empty() {
             let mut sub_q = sub.clone();
             let by_id = Filter::cond(pk.clone(), Op::In(ids));

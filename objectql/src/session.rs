@@ -126,7 +126,13 @@ impl Session {
         }
         pushed_query.expand.clear();
         let classify = |c: &objectql_query_ast::Condition| driver.classify(schema, c);
-        let plan = plan(&pushed_query, schema, driver.capabilities(), &classify)?;
+        let plan = plan(
+            &pushed_query,
+            schema,
+            driver.name(),
+            driver.capabilities(),
+            &classify,
+        )?;
         Ok(Prepared {
             catalog: Arc::clone(&catalog),
             driver,

@@ -8,7 +8,7 @@
 //! paging, aggregation, distinct, cursor) runs locally over the rows the
 //! pushed filter returns.
 
-use objectql_driver::{Capabilities, ExplainStep, Pushdown};
+use objectql_driver::{Capabilities, ExplainStep, Feature, Pushdown};
 use objectql_query_ast::{Condition, Error, Filter, ObjectSchema, Query, Result};
 
 /// A planned query.
@@ -132,20 +132,25 @@ fn classify_filter(f: &Filter, classify: &dyn Fn(&Condition) -> Pushdown) -> Pus
     }
 }
 
-/// Plans a validated query for a driver with `caps`.
+/// Plans a validated query for the driver called `driver` with `caps`.
 ///
 /// # Errors
-/// `Unsupported` for joins the driver cannot run (joins across datasources
-/// belong to federation).
+/// `Unsupported` for what cannot run locally either: joins the driver cannot
+/// run (joins across datasources belong to federation), and full-text
+/// `search` on a driver without [`Feature::FullText`].
 pub fn plan(
     query: &Query,
     schema: &ObjectSchema,
+    driver: &str,
     caps: &Capabilities,
     classify: &dyn Fn(&Condition) -> Pushdown,
 ) -> Result<Plan> {
     let _ = schema;
     if !query.joins.is_empty() && !caps.joins {
-        return Err(Error::unsupported("joins", "this datasource"));
+        return Err(Error::unsupported("joins", driver));
+    }
+    if query.search.is_some() && !caps.has(Feature::FullText) {
+        return Err(Error::unsupported(Feature::FullText.as_str(), driver));
     }
     let (pushed_filter, residual_filter) = match &query.filter {
         Some(f) if caps.filters => split_filter(f, classify),
@@ -217,9 +222,26 @@ mod tests {
     fn a_scan_only_driver_gets_a_bare_scan() {
         let q = Query::new("t").filter(field("a").eq(1)).asc("a").limit(3);
         let caps = Capabilities::default();
-        let p = plan(&q, &ObjectSchema::new("t"), &caps, &|_| Pushdown::Exact).unwrap();
+        let p = plan(&q, &ObjectSchema::new("t"), "scan", &caps, &|_| {
+            Pushdown::Exact
+        })
+        .unwrap();
         assert_eq!(p.pushed, Query::new("t"));
         assert_eq!(p.residual.as_ref().and_then(|r| r.limit), Some(3));
         assert!(!p.local_steps().is_empty());
+    }
+
+    #[test]
+    fn search_without_full_text_is_refused_not_dropped() {
+        let q = Query::from_json(&serde_json::json!({"object": "t", "search": "hello"})).unwrap();
+        let e = plan(
+            &q,
+            &ObjectSchema::new("t"),
+            "scan",
+            &Capabilities::everything(),
+            &|_| Pushdown::Exact,
+        )
+        .unwrap_err();
+        assert_eq!(e.category(), "unsupported");
     }
 }

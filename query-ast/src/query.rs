@@ -738,7 +738,7 @@ fn parse_aggregations(v: &Json, p: &Path) -> Result<Vec<Aggregation>> {
                     "field" => field = Some(string(val, &kp)?),
                     "alias" => alias = Some(string(val, &kp)?),
                     "distinct" => {
-                        distinct = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                        distinct = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?;
                     }
                     "filter" => filter = Some(Filter::from_json(val, &kp)?),
                     "separator" => {
@@ -905,7 +905,7 @@ fn parse_search(v: &Json, p: &Path) -> Result<SearchSpec> {
                     }
                     "fields" => spec.fields = Some(string_list(val, &kp)?),
                     "fuzzy" => {
-                        spec.fuzzy = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                        spec.fuzzy = val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?;
                     }
                     "operator" => {
                         spec.operator = Some(match val.as_str() {
@@ -926,12 +926,12 @@ fn parse_search(v: &Json, p: &Path) -> Result<SearchSpec> {
                     }
                     "minScore" => {
                         spec.min_score =
-                            Some(val.as_f64().ok_or_else(|| kp.err("expected a number"))?)
+                            Some(val.as_f64().ok_or_else(|| kp.err("expected a number"))?);
                     }
                     "language" => spec.language = Some(string(val, &kp)?),
                     "highlight" => {
                         spec.highlight =
-                            val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?
+                            val.as_bool().ok_or_else(|| kp.err("expected a boolean"))?;
                     }
                     other => return Err(kp.err(format!("unknown search key `{other}`"))),
                 }

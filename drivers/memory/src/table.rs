@@ -2,34 +2,19 @@
 
 use std::collections::HashMap;
 
-use objectql_planner::eval::{Columns, Predicate};
+use objectql_planner::eval::{Columns, FxBuildHasher, Predicate, RowKey, ValueKey};
 use objectql_query_ast::{
     DriverErrorKind, Error, Filter, ObjectSchema, Path, Record, Result, StorageType, Value, coerce,
 };
 
-/// A hashable, exact key for index lookups.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    Int(i64),
-    Text(String),
-    Other(String),
-}
+/// An index key: the evaluator's hashable value (NULL is never a key, so
+/// NULLs never conflict).
+pub(crate) type Key = ValueKey<Value>;
 
-impl Key {
-    /// `None` for NULL (NULLs never conflict).
-    pub(crate) fn of(v: &Value) -> Option<Self> {
-        match v {
-            Value::Null => None,
-            Value::Int(i) => Some(Self::Int(*i)),
-            Value::String(s) => Some(Self::Text(s.clone())),
-            Value::Decimal(d) => Some(Self::Other(d.normalize().to_string())),
-            other => Some(Self::Other(format!(
-                "{}:{}",
-                other.type_name(),
-                other.to_json()
-            ))),
-        }
-    }
+type Map<K> = HashMap<K, usize, FxBuildHasher>;
+
+fn key_of(v: &Value) -> Option<Key> {
+    (!v.is_null()).then(|| ValueKey(v.clone()))
 }
 
 /// A unique constraint over columns, with its index.
@@ -37,15 +22,17 @@ impl Key {
 pub(crate) struct Unique {
     pub(crate) name: String,
     pub(crate) cols: Vec<usize>,
-    pub(crate) index: HashMap<Vec<Key>, usize>,
+    pub(crate) index: Map<RowKey<Vec<Value>>>,
 }
 
 impl Unique {
-    fn key(&self, row: &[Value]) -> Option<Vec<Key>> {
+    /// The key of `row`, or `None` when any of its values is NULL.
+    fn key(&self, row: &[Value]) -> Option<RowKey<Vec<Value>>> {
         self.cols
             .iter()
-            .map(|c| row.get(*c).and_then(Key::of))
-            .collect()
+            .map(|c| row.get(*c).filter(|v| !v.is_null()).cloned())
+            .collect::<Option<Vec<_>>>()
+            .map(RowKey)
     }
 }
 
@@ -58,7 +45,7 @@ pub(crate) struct Table {
     pub(crate) slots: Vec<Option<Vec<Value>>>,
     pub(crate) live: usize,
     pk_col: usize,
-    pk: HashMap<Key, usize>,
+    pk: Map<Key>,
     uniques: Vec<Unique>,
     next_int_id: i64,
     /// Bumped on every committed change; transactions use it to detect conflicts.
@@ -86,7 +73,7 @@ impl Table {
                 uniques.push(Unique {
                     name: format!("{}.{name}", schema.name),
                     cols: vec![c],
-                    index: HashMap::new(),
+                    index: Map::default(),
                 });
             }
         }
@@ -106,7 +93,7 @@ impl Table {
                     .clone()
                     .unwrap_or_else(|| format!("{}({})", schema.name, idx.fields.join(", "))),
                 cols,
-                index: HashMap::new(),
+                index: Map::default(),
             });
         }
         Ok(Self {
@@ -115,7 +102,7 @@ impl Table {
             slots: Vec::new(),
             live: 0,
             pk_col,
-            pk: HashMap::new(),
+            pk: Map::default(),
             uniques,
             next_int_id: 1,
             version: 0,
@@ -153,7 +140,7 @@ impl Table {
     }
 
     pub(crate) fn slot_of(&self, id: &Value) -> Option<usize> {
-        Key::of(id).and_then(|k| self.pk.get(&k).copied())
+        key_of(id).and_then(|k| self.pk.get(&k).copied())
     }
 
     fn unique_violation(&self, what: &str) -> Error {
@@ -173,7 +160,7 @@ impl Table {
             changes.iter().filter_map(|(s, _)| *s).collect();
         let mut seen_pk = std::collections::HashSet::new();
         for (slot, row) in changes {
-            let key = row.get(self.pk_col).and_then(Key::of).ok_or_else(|| {
+            let key = row.get(self.pk_col).and_then(key_of).ok_or_else(|| {
                 Error::driver(DriverErrorKind::NotNullViolation, "primary key is null")
             })?;
             if let Some(existing) = self.pk.get(&key)
@@ -209,7 +196,7 @@ impl Table {
     }
 
     fn index_row(&mut self, slot: usize, row: &[Value]) {
-        if let Some(k) = row.get(self.pk_col).and_then(Key::of) {
+        if let Some(k) = row.get(self.pk_col).and_then(key_of) {
             self.pk.insert(k, slot);
         }
         for u in &mut self.uniques {
@@ -220,7 +207,7 @@ impl Table {
     }
 
     fn unindex_row(&mut self, slot: usize, row: &[Value]) {
-        if let Some(k) = row.get(self.pk_col).and_then(Key::of)
+        if let Some(k) = row.get(self.pk_col).and_then(key_of)
             && self.pk.get(&k) == Some(&slot)
         {
             self.pk.remove(&k);

@@ -352,3 +352,27 @@ fn urls_and_schema_changes() {
         assert_eq!(rows.len(), 2);
     });
 }
+
+#[test]
+fn undeclared_features_are_refused_with_unsupported() {
+    rt().block_on(async {
+        let engine = Engine::new();
+        engine.add_datasource("default", "memory://").await.unwrap();
+        let caps = engine.datasource("default").unwrap().capabilities().clone();
+        assert!(!caps.has(objectql::Feature::Vectors) && !caps.has(objectql::Feature::ForeignKeys));
+        let e = engine
+            .register_json(&json!({"name": "v", "fields": {"emb": {"type": "vector", "dimensions": 3}}}))
+            .await
+            .unwrap_err();
+        assert!(matches!(&e, Error::Unsupported { feature, .. } if feature == "vectors"), "{e}");
+        let e = engine
+            .register_json(&json!({"name": "m", "fields": {"t": {"type": "lookup", "reference": "v", "deleteBehavior": "cascade"}}}))
+            .await
+            .unwrap_err();
+        assert!(matches!(&e, Error::Unsupported { feature, .. } if feature == "foreign_keys"), "{e}");
+        engine.register_json(&json!({"name": "d", "fields": {"t": {"type": "text", "searchable": true}}})).await.unwrap();
+        let q = Query::parse(r#"{"object": "d", "search": "x"}"#).unwrap();
+        let e = engine.default_session().find(&q).await.unwrap_err();
+        assert!(matches!(&e, Error::Unsupported { feature, driver } if feature == "full_text" && driver == "memory"), "{e}");
+    });
+}
