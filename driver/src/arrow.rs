@@ -141,7 +141,7 @@ fn column_array(name: &str, st: StorageType, rows: &[Record]) -> Result<ArrayRef
                     Value::Null => b.append_null(),
                     Value::Float(f) => b.append_value(*f),
                     Value::Int(i) => {
-                        b.append_value(objectql_query_ast::int_to_f64(*i).ok_or_else(|| err(v))?)
+                        b.append_value(objectql_query_ast::int_to_f64(*i).ok_or_else(|| err(v))?);
                     }
                     other => return Err(err(other)),
                 }
