@@ -5,5 +5,6 @@
 
 pub mod eval;
 mod plan;
+pub mod sql;
 
 pub use plan::{Plan, plan, split_filter};

@@ -1,0 +1,503 @@
+//! DDL: create and drop tables, their indexes, and migrations.
+//!
+//! Columns are typed by the dialect ([`SqlDialect::column_type`]); the primary
+//! key is `PRIMARY KEY NOT NULL` (generated for integer keys), required fields
+//! are `NOT NULL`, unique and indexed fields get indexes (`CREATE [UNIQUE]
+//! INDEX IF NOT EXISTS`, or inline keys where the dialect has no
+//! `IF NOT EXISTS` for indexes).
+//!
+//! `migrate` adds columns with `ALTER TABLE … ADD COLUMN` where it can. Other
+//! changes on SQLite use the table rebuild (create the new table under a
+//! temporary name, copy the rows converting columns, drop the old table,
+//! rename, recreate indexes); the driver runs these statements in one
+//! transaction with foreign keys off. Columns of fields the new schema
+//! drops are kept (no data is lost). Changes no dialect hook can convert
+//! exactly are `Unsupported`.
+
+use objectql_query_ast::{Error, Field, ObjectSchema, Result, StorageType};
+use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
+use sqlparser::ast::{
+    AlterTable, AlterTableOperation, BinaryOperator, CheckConstraint, ColumnDef, ColumnOption,
+    ColumnOptionDef, CreateIndex, DataType, Expr, Ident, IndexColumn, IndexConstraint,
+    KeyOrIndexDisplay, NullsDistinctOption, ObjectName, ObjectType, OrderByExpr, OrderByOptions,
+    PrimaryKeyConstraint, RenameTableNameKind, SelectItem, SetExpr, Statement as SqlStatement,
+    TableConstraint, TableWithJoins, UniqueConstraint,
+};
+
+use super::ast::{binop, cast, lit, num, query, select, table};
+use super::types::pow10;
+use super::{SqlCompiler, Statement};
+
+fn plain(sql: String) -> Statement {
+    Statement {
+        sql,
+        params: Vec::new(),
+        columns: Vec::new(),
+    }
+}
+
+fn obj(i: Ident) -> ObjectName {
+    ObjectName::from(vec![i])
+}
+
+fn option(option: ColumnOption) -> ColumnOptionDef {
+    ColumnOptionDef { name: None, option }
+}
+
+fn index_columns(c: &SqlCompiler<'_>, cols: &[&str]) -> Vec<IndexColumn> {
+    cols.iter()
+        .map(|col| IndexColumn {
+            column: OrderByExpr {
+                expr: Expr::Identifier(c.ident(col)),
+                options: OrderByOptions {
+                    asc: None,
+                    nulls_first: None,
+                },
+                with_fill: None,
+            },
+            operator_class: None,
+        })
+        .collect()
+}
+
+/// An index: (name, columns, unique).
+struct IndexSpec {
+    name: String,
+    columns: Vec<String>,
+    unique: bool,
+}
+
+fn indexes(schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
+    let table = schema.table();
+    let mut out = Vec::new();
+    for (name, f) in &schema.fields {
+        if *name == schema.primary_key || f.storage_type()? == StorageType::Virtual {
+            continue;
+        }
+        if f.unique || f.index {
+            out.push(IndexSpec {
+                name: format!(
+                    "{table}_{}_{}",
+                    f.column(),
+                    if f.unique { "key" } else { "idx" }
+                ),
+                columns: vec![f.column().to_owned()],
+                unique: f.unique,
+            });
+        }
+    }
+    for ix in &schema.indexes {
+        let columns = ix
+            .fields
+            .iter()
+            .map(|n| {
+                schema.get(n).map(|f| f.column().to_owned()).ok_or_else(|| {
+                    Error::validation("indexes", format!("index field `{n}` is not a field"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let name = ix.name.clone().unwrap_or_else(|| {
+            format!(
+                "{table}_{}_{}",
+                columns.join("_"),
+                if ix.unique { "key" } else { "idx" }
+            )
+        });
+        out.push(IndexSpec {
+            name,
+            columns,
+            unique: ix.unique,
+        });
+    }
+    Ok(out)
+}
+
+fn is_key(schema: &ObjectSchema, name: &str, f: &Field) -> bool {
+    *name == schema.primary_key
+        || f.unique
+        || f.index
+        || schema
+            .indexes
+            .iter()
+            .any(|i| i.fields.iter().any(|x| x == name))
+}
+
+fn column_def(
+    c: &SqlCompiler<'_>,
+    schema: &ObjectSchema,
+    name: &str,
+    f: &Field,
+) -> Result<Option<ColumnDef>> {
+    let d = c.dialect;
+    let st = f.storage_type()?;
+    if st == StorageType::Virtual {
+        return Ok(None);
+    }
+    if let StorageType::Decimal { precision, .. } = st
+        && precision > d.max_decimal_precision()
+    {
+        return Err(c.unsupported(format!(
+            "decimal precision {precision} (at most {})",
+            d.max_decimal_precision()
+        )));
+    }
+    let key = is_key(schema, name, f);
+    let data_type = d.column_type(st, f.max_length, key)?;
+    let mut options: Vec<ColumnOptionDef> = d.column_options(st).into_iter().map(option).collect();
+    if name == schema.primary_key {
+        options.push(option(ColumnOption::NotNull));
+        options.push(option(ColumnOption::PrimaryKey(PrimaryKeyConstraint {
+            name: None,
+            index_name: None,
+            index_type: None,
+            columns: Vec::new(),
+            index_options: Vec::new(),
+            characteristics: None,
+        })));
+        if st == StorageType::Integer
+            && let Some(auto) = d.auto_increment()
+        {
+            options.push(option(auto));
+        }
+    } else if f.required {
+        options.push(option(ColumnOption::NotNull));
+    }
+    if let Some(check) = d.column_check(Expr::Identifier(c.ident(f.column())), st) {
+        options.push(option(ColumnOption::Check(CheckConstraint {
+            name: None,
+            expr: Box::new(check),
+            enforced: None,
+        })));
+    }
+    Ok(Some(ColumnDef {
+        name: c.ident(f.column()),
+        data_type,
+        options,
+    }))
+}
+
+fn create_index(c: &SqlCompiler<'_>, table_name: &str, ix: &IndexSpec) -> Statement {
+    let cols: Vec<&str> = ix.columns.iter().map(String::as_str).collect();
+    plain(
+        SqlStatement::CreateIndex(CreateIndex {
+            name: Some(obj(c.ident(&ix.name))),
+            table_name: obj(c.ident(table_name)),
+            using: None,
+            columns: index_columns(c, &cols),
+            unique: ix.unique,
+            concurrently: false,
+            if_not_exists: true,
+            include: Vec::new(),
+            nulls_distinct: None,
+            with: Vec::new(),
+            predicate: None,
+            index_options: Vec::new(),
+            alter_options: Vec::new(),
+        })
+        .to_string(),
+    )
+}
+
+fn inline_index(c: &SqlCompiler<'_>, ix: &IndexSpec) -> TableConstraint {
+    let cols: Vec<&str> = ix.columns.iter().map(String::as_str).collect();
+    if ix.unique {
+        TableConstraint::Unique(UniqueConstraint {
+            name: Some(c.ident(&ix.name)),
+            index_name: None,
+            index_type_display: KeyOrIndexDisplay::Key,
+            index_type: None,
+            columns: index_columns(c, &cols),
+            index_options: Vec::new(),
+            characteristics: None,
+            nulls_distinct: NullsDistinctOption::None,
+        })
+    } else {
+        TableConstraint::Index(IndexConstraint {
+            display_as_key: false,
+            name: Some(c.ident(&ix.name)),
+            index_type: None,
+            columns: index_columns(c, &cols),
+            index_options: Vec::new(),
+        })
+    }
+}
+
+/// `CREATE TABLE` for `schema` under `table_name`, and its index statements.
+fn create(
+    c: &SqlCompiler<'_>,
+    schema: &ObjectSchema,
+    table_name: &str,
+) -> Result<(Statement, Vec<Statement>)> {
+    let mut columns = Vec::new();
+    for (name, f) in &schema.fields {
+        if let Some(def) = column_def(c, schema, name, f)? {
+            columns.push(def);
+        }
+    }
+    let specs = indexes(schema)?;
+    let inline = c.dialect.inline_indexes();
+    let constraints = if inline {
+        specs.iter().map(|ix| inline_index(c, ix)).collect()
+    } else {
+        Vec::new()
+    };
+    let stmt = CreateTableBuilder::new(obj(c.ident(table_name)))
+        .if_not_exists(true)
+        .columns(columns)
+        .constraints(constraints)
+        .build();
+    let idx = if inline {
+        Vec::new()
+    } else {
+        specs
+            .iter()
+            .map(|ix| create_index(c, table_name, ix))
+            .collect()
+    };
+    Ok((plain(SqlStatement::CreateTable(stmt).to_string()), idx))
+}
+
+pub(super) fn create_table(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<Statement>> {
+    let (t, idx) = create(c, schema, schema.table())?;
+    let mut out = vec![t];
+    out.extend(idx);
+    Ok(out)
+}
+
+fn drop_named(c: &SqlCompiler<'_>, table_name: &str) -> Statement {
+    plain(
+        SqlStatement::Drop {
+            object_type: ObjectType::Table,
+            if_exists: true,
+            names: vec![obj(c.ident(table_name))],
+            cascade: false,
+            restrict: false,
+            purge: false,
+            temporary: false,
+            table: None,
+        }
+        .to_string(),
+    )
+}
+
+pub(super) fn drop_table(c: &SqlCompiler<'_>, object: &str) -> Statement {
+    let table_name = c.catalog.get(object).map_or(object, ObjectSchema::table);
+    drop_named(c, table_name)
+}
+
+fn alter(c: &SqlCompiler<'_>, table_name: &str, op: AlterTableOperation) -> Statement {
+    plain(
+        SqlStatement::AlterTable(AlterTable {
+            name: obj(c.ident(table_name)),
+            if_exists: false,
+            only: false,
+            operations: vec![op],
+            location: None,
+            on_cluster: None,
+            table_type: None,
+            end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        })
+        .to_string(),
+    )
+}
+
+/// How an old column's stored value becomes the new column's, when exact.
+fn convert(c: &SqlCompiler<'_>, col: Expr, from: StorageType, to: StorageType) -> Option<Expr> {
+    use StorageType as S;
+    if from == to {
+        return Some(col);
+    }
+    let scaled = c.dialect.scaled_decimals();
+    match (from, to) {
+        (S::Integer, S::Float) => Some(cast(col, DataType::Real)),
+        (S::Integer, S::Text) => Some(cast(col, DataType::Text)),
+        (S::Integer, S::Decimal { scale, .. }) if scaled => {
+            Some(binop(col, BinaryOperator::Multiply, num(pow10(scale)?)))
+        }
+        (S::Decimal { scale: a, .. }, S::Decimal { scale: b, .. }) if scaled && b >= a => {
+            Some(binop(col, BinaryOperator::Multiply, num(pow10(b - a)?)))
+        }
+        (S::Boolean, S::Integer) => Some(col),
+        (S::Date, S::DateTime) => Some(binop(
+            col,
+            BinaryOperator::StringConcat,
+            lit("T00:00:00.000000Z"),
+        )),
+        _ => None,
+    }
+}
+
+pub(super) fn migrate(
+    c: &SqlCompiler<'_>,
+    old: &ObjectSchema,
+    new: &ObjectSchema,
+) -> Result<Vec<Statement>> {
+    if old.table() != new.table() {
+        return Err(c.unsupported("renaming a table in a migration"));
+    }
+    let table_name = new.table();
+    let mut adds = Vec::new();
+    let mut rebuild = old.primary_key != new.primary_key;
+    for (name, f) in &new.fields {
+        let st = f.storage_type()?;
+        if st == StorageType::Virtual {
+            continue;
+        }
+        match old.get(name) {
+            None => {
+                // SQLite cannot add a key or a NOT NULL column without default.
+                if !c.dialect.table_rebuild() || !(f.unique || f.required) {
+                    if let Some(def) = column_def(c, new, name, f)? {
+                        adds.push(alter(
+                            c,
+                            table_name,
+                            AlterTableOperation::AddColumn {
+                                column_keyword: true,
+                                if_not_exists: false,
+                                column_def: def,
+                                column_position: None,
+                            },
+                        ));
+                    }
+                } else {
+                    rebuild = true;
+                }
+            }
+            Some(o) => {
+                let same = o.storage_type()? == st
+                    && o.required == f.required
+                    && o.unique == f.unique
+                    && o.column() == f.column()
+                    && o.max_length == f.max_length;
+                rebuild |= !same;
+            }
+        }
+    }
+    let old_ix: Vec<String> = indexes(old)?.into_iter().map(|i| i.name).collect();
+    let new_ix: Vec<IndexSpec> = indexes(new)?
+        .into_iter()
+        .filter(|i| rebuild || !old_ix.contains(&i.name))
+        .collect();
+    if !rebuild {
+        let mut out = adds;
+        for ix in &new_ix {
+            if c.dialect.inline_indexes() {
+                out.push(alter(
+                    c,
+                    table_name,
+                    AlterTableOperation::AddConstraint {
+                        constraint: inline_index(c, ix),
+                        not_valid: false,
+                    },
+                ));
+            } else {
+                out.push(create_index(c, table_name, ix));
+            }
+        }
+        return Ok(out);
+    }
+    if !c.dialect.table_rebuild() {
+        return Err(c.unsupported("changing a column's type or constraints in a migration"));
+    }
+    sqlite_rebuild(c, old, new)
+}
+
+/// The SQLite table rebuild.
+fn sqlite_rebuild(
+    c: &SqlCompiler<'_>,
+    old: &ObjectSchema,
+    new: &ObjectSchema,
+) -> Result<Vec<Statement>> {
+    let table_name = new.table();
+    let tmp = format!("{table_name}__objectql_new");
+    // Keep the columns of dropped fields, with their data.
+    let mut target = new.clone();
+    for (name, f) in &old.fields {
+        if !target.fields.contains_key(name) && f.storage_type()? != StorageType::Virtual {
+            let mut kept = f.clone();
+            kept.required = false;
+            kept.unique = false;
+            kept.index = false;
+            target.fields.insert(name.clone(), kept);
+        }
+    }
+    let (create_tmp, _) = create(c, &target, &tmp)?;
+    let (_, idx) = create(c, &target, table_name)?;
+    let mut cols = Vec::new();
+    let mut items = Vec::new();
+    for (name, f) in &target.fields {
+        let st = f.storage_type()?;
+        let Some(o) = old.get(name) else { continue };
+        let ost = o.storage_type()?;
+        if st == StorageType::Virtual || ost == StorageType::Virtual {
+            continue;
+        }
+        let e = convert(c, Expr::Identifier(c.ident(o.column())), ost, st).ok_or_else(|| {
+            c.unsupported(format!(
+                "converting field `{name}` from {} to {}",
+                ost.name(),
+                st.name()
+            ))
+        })?;
+        cols.push(obj(c.ident(f.column())));
+        items.push(SelectItem::UnnamedExpr(e));
+    }
+    let source = query(
+        SetExpr::Select(Box::new(select(
+            items,
+            vec![TableWithJoins {
+                relation: table(c.ident(table_name), None),
+                joins: Vec::new(),
+            }],
+            None,
+            Vec::new(),
+            false,
+        ))),
+        Vec::new(),
+        None,
+        None,
+    );
+    let copy = SqlStatement::Insert(sqlparser::ast::Insert {
+        insert_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        or: None,
+        ignore: false,
+        into: true,
+        table: sqlparser::ast::TableObject::TableName(obj(c.ident(&tmp))),
+        table_alias: None,
+        columns: cols,
+        overwrite: false,
+        source: Some(Box::new(source)),
+        assignments: Vec::new(),
+        partitioned: None,
+        after_columns: Vec::new(),
+        has_table_keyword: false,
+        on: None,
+        returning: None,
+        output: None,
+        replace_into: false,
+        priority: None,
+        insert_alias: None,
+        settings: None,
+        format_clause: None,
+        multi_table_insert_type: None,
+        multi_table_into_clauses: Vec::new(),
+        multi_table_when_clauses: Vec::new(),
+        multi_table_else_clause: None,
+    });
+    let mut out = vec![
+        drop_named(c, &tmp),
+        create_tmp,
+        plain(copy.to_string()),
+        drop_named(c, table_name),
+        alter(
+            c,
+            &tmp,
+            AlterTableOperation::RenameTable {
+                table_name: RenameTableNameKind::To(obj(c.ident(table_name))),
+            },
+        ),
+    ];
+    out.extend(idx);
+    Ok(out)
+}

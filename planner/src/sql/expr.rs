@@ -1,0 +1,375 @@
+//! Filters → SQL expressions, with eval's three-valued semantics.
+//!
+//! - `$ne`, `$nin`, `$notContains` and `$not` are NULL-safe (they match NULL);
+//!   positive operators never match NULL.
+//! - `$in` / `$nin` drop NULL list items; an empty `$in` is FALSE, an empty
+//!   `$nin` TRUE; an empty `$and` is TRUE, an empty `$or` FALSE.
+//! - Text equality and ordering are binary (the dialect's text keys).
+//! - Text operators take their comparand literally (escaped LIKE / GLOB
+//!   patterns, `instr`/`strpos`), case-sensitively unless `i`-prefixed, with
+//!   ASCII-only case folding.
+
+use indexmap::IndexMap;
+use objectql_driver::Pushdown;
+use objectql_query_ast::{
+    Condition, Error, Filter, ObjectSchema, Op, Operand, Result, StorageType, Value,
+};
+use sqlparser::ast::{BinaryOperator, Expr};
+
+use super::ast::{and_all, binop, boolean, is_not_null, is_null, or_any, paren};
+use super::dialect::glob_escape;
+use super::{Binder, SqlDialect};
+
+/// A text operator, as the dialect hook [`SqlDialect::text_op`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    /// `$contains` (and, negated, `$notContains`).
+    Contains,
+    /// `$startsWith`.
+    StartsWith,
+    /// `$endsWith`.
+    EndsWith,
+    /// `$icontains` (ASCII-only folding).
+    IContains,
+    /// `$like` (case-sensitive pattern).
+    Like,
+    /// `$ilike` (ASCII-only folding).
+    ILike,
+}
+
+/// A column visible to a clause: its SQL expression and storage type.
+#[derive(Debug, Clone)]
+pub(crate) struct Col {
+    pub expr: Expr,
+    pub st: StorageType,
+}
+
+/// The columns a clause can name (fields, `alias.field`, output aliases).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    pub cols: IndexMap<String, Col>,
+}
+
+impl Scope {
+    pub fn get(&self, name: &str) -> Result<&Col> {
+        self.cols.get(name).ok_or_else(|| {
+            Error::plan(format!(
+                "the SQL compiler does not know column `{name}` (was the query validated?)"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Any,
+    One,
+    Lit(char),
+}
+
+/// Parses a `$like` pattern as eval does: `%`, `_`, backslash escapes the next
+/// character, a trailing lone backslash is literal.
+fn like_tokens(p: &str) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        let t = match c {
+            '%' if out.last() == Some(&Tok::Any) => continue,
+            '%' => Tok::Any,
+            '_' => Tok::One,
+            '\\' => Tok::Lit(chars.next().unwrap_or('\\')),
+            c => Tok::Lit(c),
+        };
+        out.push(t);
+    }
+    out
+}
+
+/// A `$like` pattern re-written for SQL `LIKE … ESCAPE esc`.
+pub(crate) fn like_pattern(p: &str, esc: char) -> String {
+    let mut out = String::with_capacity(p.len() + 2);
+    for t in like_tokens(p) {
+        match t {
+            Tok::Any => out.push('%'),
+            Tok::One => out.push('_'),
+            Tok::Lit(c) => {
+                if c == '%' || c == '_' || c == esc {
+                    out.push(esc);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// A `$like` pattern re-written for SQLite's (case-sensitive) `GLOB`.
+pub(crate) fn glob_pattern(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 2);
+    for t in like_tokens(p) {
+        match t {
+            Tok::Any => out.push('*'),
+            Tok::One => out.push('?'),
+            Tok::Lit(c) => out.push_str(&glob_escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out
+}
+
+fn text_op_of(op: &Op) -> Option<(TextOp, &str)> {
+    Some(match op {
+        Op::Contains(s) | Op::NotContains(s) => (TextOp::Contains, s.as_str()),
+        Op::StartsWith(s) => (TextOp::StartsWith, s.as_str()),
+        Op::EndsWith(s) => (TextOp::EndsWith, s.as_str()),
+        Op::IContains(s) => (TextOp::IContains, s.as_str()),
+        Op::Like(s) => (TextOp::Like, s.as_str()),
+        Op::ILike(s) => (TextOp::ILike, s.as_str()),
+        _ => return None,
+    })
+}
+
+/// Classifies one condition on a field of type `st` (`other`: the type of a
+/// `$field` comparand).
+pub(crate) fn classify_op(
+    d: &dyn SqlDialect,
+    st: StorageType,
+    other: Option<StorageType>,
+    op: &Op,
+) -> Pushdown {
+    if matches!(st, StorageType::Vector { .. } | StorageType::Virtual) {
+        return Pushdown::Unsupported;
+    }
+    if let Op::Null(_) | Op::Exists(_) = op {
+        return Pushdown::Exact;
+    }
+    if st == StorageType::Json {
+        // JSON equality is structural in eval; no dialect matches it exactly.
+        return Pushdown::Unsupported;
+    }
+    if let Op::Eq(Operand::Field(_))
+    | Op::Ne(Operand::Field(_))
+    | Op::Gt(Operand::Field(_))
+    | Op::Gte(Operand::Field(_))
+    | Op::Lt(Operand::Field(_))
+    | Op::Lte(Operand::Field(_)) = op
+    {
+        return match other {
+            Some(o) => d.classify_field_compare(st, o),
+            None => Pushdown::Unsupported,
+        };
+    }
+    if let Some((t, _)) = text_op_of(op) {
+        let p = d.classify_text(t);
+        // The negation of a superset is not a superset.
+        if matches!(op, Op::NotContains(_)) && p != Pushdown::Exact {
+            return Pushdown::Unsupported;
+        }
+        return p;
+    }
+    match op {
+        Op::Eq(_)
+        | Op::Ne(_)
+        | Op::Gt(_)
+        | Op::Gte(_)
+        | Op::Lt(_)
+        | Op::Lte(_)
+        | Op::In(_)
+        | Op::Nin(_)
+        | Op::Between(..) => Pushdown::Exact,
+        _ => Pushdown::Unsupported,
+    }
+}
+
+/// [`classify_op`] for a condition on a field of `schema`.
+pub(crate) fn classify(d: &dyn SqlDialect, schema: &ObjectSchema, c: &Condition) -> Pushdown {
+    let storage = |name: &str| schema.get(name).and_then(|f| f.storage_type().ok());
+    let Some(st) = storage(&c.field) else {
+        return Pushdown::Unsupported;
+    };
+    let other = match &c.op {
+        Op::Eq(Operand::Field(o))
+        | Op::Ne(Operand::Field(o))
+        | Op::Gt(Operand::Field(o))
+        | Op::Gte(Operand::Field(o))
+        | Op::Lt(Operand::Field(o))
+        | Op::Lte(Operand::Field(o)) => match storage(o) {
+            Some(o) => Some(o),
+            None => return Pushdown::Unsupported,
+        },
+        _ => None,
+    };
+    classify_op(d, st, other, &c.op)
+}
+
+/// Compiles filters against a scope.
+pub(crate) struct FilterCx<'x, 'b> {
+    pub d: &'x dyn SqlDialect,
+    pub scope: &'x Scope,
+    pub b: &'x mut Binder<'b>,
+}
+
+impl FilterCx<'_, '_> {
+    /// `filter` as a boolean expression. `inexact_ok`: an `Inexact`
+    /// condition may be compiled as a superset (only in a positive position of
+    /// a WHERE the planner re-checks); elsewhere it is refused.
+    pub fn filter(&mut self, f: &Filter, inexact_ok: bool) -> Result<Expr> {
+        Ok(match f {
+            Filter::And(items) => and_all(
+                items
+                    .iter()
+                    .map(|i| self.filter(i, inexact_ok))
+                    .collect::<Result<_>>()?,
+            ),
+            Filter::Or(items) => or_any(
+                items
+                    .iter()
+                    .map(|i| self.filter(i, inexact_ok))
+                    .collect::<Result<_>>()?,
+            ),
+            // NULL-safe negation: `(p) IS NOT TRUE`.
+            Filter::Not(inner) => Expr::IsNotTrue(Box::new(paren(self.filter(inner, false)?))),
+            Filter::Condition(c) => self.condition(c, inexact_ok)?,
+        })
+    }
+
+    fn key_eq(&self, col: &Col) -> Expr {
+        if col.st == StorageType::Text {
+            self.d.text_eq_key(col.expr.clone())
+        } else {
+            col.expr.clone()
+        }
+    }
+
+    fn key_ord(&self, col: &Col) -> Expr {
+        if col.st == StorageType::Text {
+            self.d.text_order_key(col.expr.clone())
+        } else {
+            col.expr.clone()
+        }
+    }
+
+    fn condition(&mut self, c: &Condition, inexact_ok: bool) -> Result<Expr> {
+        let col = self.scope.get(&c.field)?.clone();
+        let other = match &c.op {
+            Op::Eq(Operand::Field(o))
+            | Op::Ne(Operand::Field(o))
+            | Op::Gt(Operand::Field(o))
+            | Op::Gte(Operand::Field(o))
+            | Op::Lt(Operand::Field(o))
+            | Op::Lte(Operand::Field(o)) => Some(self.scope.get(o)?.clone()),
+            _ => None,
+        };
+        match classify_op(self.d, col.st, other.as_ref().map(|o| o.st), &c.op) {
+            Pushdown::Exact => {}
+            Pushdown::Inexact if inexact_ok => {}
+            _ => {
+                return Err(Error::unsupported(
+                    format!("`{}` on {} field `{}`", c.op.name(), col.st.name(), c.field),
+                    self.d.name(),
+                ));
+            }
+        }
+        let st = col.st;
+        let cmp =
+            |this: &mut Self, op: BinaryOperator, o: &Operand, ordered: bool| -> Result<Expr> {
+                let key = |this: &Self, c: &Col| {
+                    if ordered {
+                        this.key_ord(c)
+                    } else {
+                        this.key_eq(c)
+                    }
+                };
+                let left = key(this, &col);
+                let right = match (o, &other) {
+                    (Operand::Field(_), Some(oc)) => key(this, oc),
+                    (Operand::Value(v), _) => this.b.bind_typed(v, st)?,
+                    (Operand::Field(f), None) => {
+                        return Err(Error::internal(format!("unresolved field `{f}`")));
+                    }
+                };
+                Ok(binop(left, op, right))
+            };
+        Ok(match &c.op {
+            Op::Eq(o) => cmp(self, BinaryOperator::Eq, o, false)?,
+            Op::Gt(o) => cmp(self, BinaryOperator::Gt, o, true)?,
+            Op::Gte(o) => cmp(self, BinaryOperator::GtEq, o, true)?,
+            Op::Lt(o) => cmp(self, BinaryOperator::Lt, o, true)?,
+            Op::Lte(o) => cmp(self, BinaryOperator::LtEq, o, true)?,
+            Op::Ne(Operand::Value(Value::Null)) => is_not_null(col.expr.clone()),
+            Op::Ne(o) => {
+                let left = self.key_eq(&col);
+                let right = match (o, &other) {
+                    (Operand::Field(_), Some(oc)) => self.key_eq(oc),
+                    (Operand::Value(v), _) => self.b.bind_typed(v, st)?,
+                    (Operand::Field(f), None) => {
+                        return Err(Error::internal(format!("unresolved field `{f}`")));
+                    }
+                };
+                self.d
+                    .null_safe_ne(left, right, matches!(o, Operand::Value(_)))
+            }
+            Op::In(list) | Op::Nin(list) => {
+                let negated = matches!(c.op, Op::Nin(_));
+                let items: Vec<&Value> = list.iter().filter(|v| !v.is_null()).collect();
+                if items.is_empty() {
+                    return Ok(boolean(negated));
+                }
+                let list = items
+                    .into_iter()
+                    .map(|v| self.b.bind_typed(v, st))
+                    .collect::<Result<Vec<_>>>()?;
+                let e = Expr::InList {
+                    expr: Box::new(paren(self.key_eq(&col))),
+                    list,
+                    negated,
+                };
+                if negated {
+                    or_any(vec![e, is_null(col.expr.clone())])
+                } else {
+                    e
+                }
+            }
+            Op::Between(low, high) => Expr::Between {
+                expr: Box::new(paren(self.key_ord(&col))),
+                negated: false,
+                low: Box::new(self.b.bind_typed(low, st)?),
+                high: Box::new(self.b.bind_typed(high, st)?),
+            },
+            Op::Null(want) | Op::Exists(want) => {
+                let want_null = if matches!(c.op, Op::Null(_)) {
+                    *want
+                } else {
+                    !*want
+                };
+                if want_null {
+                    is_null(col.expr.clone())
+                } else {
+                    is_not_null(col.expr.clone())
+                }
+            }
+            op => {
+                let Some((t, pattern)) = text_op_of(op) else {
+                    return Err(Error::unsupported(
+                        format!("operator `{}`", op.name()),
+                        self.d.name(),
+                    ));
+                };
+                let e = self.d.text_op(col.expr.clone(), t, pattern, self.b)?;
+                if matches!(op, Op::NotContains(_)) {
+                    Expr::IsNotTrue(Box::new(paren(e)))
+                } else {
+                    e
+                }
+            }
+        })
+    }
+}
+
+/// Keeps `and_all` for callers that build conjunctions of compiled filters.
+pub(crate) fn conjunction(items: Vec<Expr>) -> Option<Expr> {
+    if items.is_empty() {
+        None
+    } else {
+        Some(and_all(items))
+    }
+}
