@@ -1,12 +1,13 @@
 //! # objectql quickstart
 //!
-//! Define two objects, insert records, and read them back with filters,
+//! Define two objects, write records, and read them back with filters,
 //! sorting, paging, an aggregation and an `expand` — all through one
-//! backend-neutral API. The datasource here is the embedded in-memory
-//! driver, so no server is needed:
+//! backend-neutral API. The datasource is an embedded SQLite file, so no
+//! server is needed and the data persists between runs:
 //!
 //! ```sh
-//! cargo run --example quickstart
+//! cargo run --example quickstart                      # sqlite://quickstart.db
+//! OBJECTQL_URL=memory:// cargo run --example quickstart
 //! ```
 //!
 //! Swap the URL for another driver's and nothing else changes.
@@ -17,8 +18,9 @@ use serde_json::json;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> objectql::Result<()> {
     // 1. An engine with one datasource, named `default`.
+    let url = std::env::var("OBJECTQL_URL").unwrap_or_else(|_| "sqlite://quickstart.db".to_owned());
     let engine = Engine::new();
-    engine.add_datasource("default", "memory://").await?;
+    engine.add_datasource("default", &url).await?;
 
     // 2. Object schemas, in the ObjectStack JSON form. `owner` is a lookup
     //    into `person`, so it can be expanded.
@@ -43,25 +45,37 @@ async fn main() -> objectql::Result<()> {
             }
         }))
         .await?;
+    engine
+        .register_json(
+            &json!({"name": "run", "fields": {"at": {"type": "datetime", "required": true}}}),
+        )
+        .await?;
 
-    // 3. Writes. Ids are generated (UUIDv7) when absent; defaults applied.
+    // 3. Writes. `upsert` keeps the example repeatable on a persistent
+    //    database; `insert` generates ids (UUIDv7) and applies defaults.
     let db = engine.default_session();
-    db.insert_many(
+    let now = objectql::Value::DateTime(std::time::SystemTime::now().into());
+    db.insert("run", record! {"at" => now}).await?;
+    let runs = db.count("run", None).await?;
+    println!("{url}: this database has seen {runs} run(s) of the quickstart");
+    db.upsert(
         "person",
         vec![
             record! {"id" => "ada", "name" => "Ada", "team" => "core"},
             record! {"id" => "bob", "name" => "Bob", "team" => "web"},
         ],
+        &[],
     )
     .await?;
-    db.insert_many(
+    db.upsert(
         "task",
         vec![
-            record! {"title" => "Design the QueryAST", "points" => 8, "due" => "2026-03-02", "owner" => "ada"},
-            record! {"title" => "Write the planner", "points" => 13, "due" => "2026-03-09", "owner" => "ada"},
-            record! {"title" => "Landing page", "points" => 3, "status" => "done", "owner" => "bob"},
-            record! {"title" => "Triage bugs", "points" => 2},
+            record! {"id" => "t1", "title" => "Design the QueryAST", "status" => "open", "points" => 8, "due" => "2026-03-02", "owner" => "ada"},
+            record! {"id" => "t2", "title" => "Write the planner", "status" => "open", "points" => 13, "due" => "2026-03-09", "owner" => "ada"},
+            record! {"id" => "t3", "title" => "Landing page", "status" => "done", "points" => 3, "owner" => "bob"},
+            record! {"id" => "t4", "title" => "Triage bugs", "status" => "open", "points" => 2},
         ],
+        &[],
     )
     .await?;
 

@@ -35,6 +35,8 @@ pub use async_trait::async_trait;
 use objectql::{Driver, Result};
 
 mod compare;
+#[cfg(feature = "memory")]
+pub mod differential;
 pub mod generate;
 mod runner;
 

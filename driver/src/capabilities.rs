@@ -167,4 +167,32 @@ impl Capabilities {
     pub fn features(&self) -> &[Feature] {
         &self.features
     }
+
+    /// Refuses a schema that needs a feature these capabilities lack: a
+    /// reference with an explicit `deleteBehavior` (foreign keys), vector,
+    /// JSON and binary fields. Drivers call it in `sync_schema`, so an
+    /// undeclared feature fails with `Unsupported` instead of being ignored.
+    pub fn check_schema(
+        &self,
+        schema: &objectql_query_ast::ObjectSchema,
+        driver: &str,
+    ) -> objectql_query_ast::Result<()> {
+        use objectql_query_ast::StorageType;
+        for f in schema.fields.values() {
+            let needed = match f.storage_type()? {
+                _ if f.delete_behavior.is_some() => Some(Feature::ForeignKeys),
+                StorageType::Vector { .. } => Some(Feature::Vectors),
+                StorageType::Json => Some(Feature::JsonFields),
+                StorageType::Binary => Some(Feature::BinaryFields),
+                _ => None,
+            };
+            if let Some(feature) = needed.filter(|f| !self.has(*f)) {
+                return Err(objectql_query_ast::Error::unsupported(
+                    feature.as_str(),
+                    driver,
+                ));
+            }
+        }
+        Ok(())
+    }
 }

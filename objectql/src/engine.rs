@@ -36,6 +36,23 @@ impl DriverFactory for MemoryFactory {
     }
 }
 
+#[cfg(feature = "sqlite")]
+struct SqliteFactory;
+
+#[cfg(feature = "sqlite")]
+#[async_trait]
+impl DriverFactory for SqliteFactory {
+    fn schemes(&self) -> &[&'static str] {
+        &["sqlite"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        Ok(Arc::new(
+            objectql_driver_sqlite::SqliteDriver::connect(url).await?,
+        ))
+    }
+}
+
 pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
@@ -81,6 +98,8 @@ impl Engine {
         let factories: Vec<Arc<dyn DriverFactory>> = vec![
             #[cfg(feature = "memory")]
             Arc::new(MemoryFactory),
+            #[cfg(feature = "sqlite")]
+            Arc::new(SqliteFactory),
         ];
         Self {
             inner: Arc::new(Inner {

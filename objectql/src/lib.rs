@@ -35,6 +35,7 @@
 //!
 //! ## Features
 //! - `memory` (default): the in-memory reference driver, `memory://`.
+//! - `sqlite` (default): the SQLite driver, `sqlite://path.db`, `sqlite::memory:`.
 
 mod engine;
 mod expand;
@@ -47,6 +48,8 @@ pub use objectql_driver::{
 };
 #[cfg(feature = "memory")]
 pub use objectql_driver_memory::{MemoryDriver, MemoryOptions};
+#[cfg(feature = "sqlite")]
+pub use objectql_driver_sqlite::{SqliteDriver, SqliteOptions};
 pub use objectql_query_ast::{
     AggFunction, Aggregation, Catalog, Cursor, DateGranularity, DriverErrorKind, Error, Field,
     Filter, GroupBy, JoinType, ObjectSchema, Op, Operand, Query, Record, ResolveContext, Result,

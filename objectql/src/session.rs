@@ -44,6 +44,19 @@ pub(crate) struct Prepared {
     pub(crate) plan: Plan,
 }
 
+impl Prepared {
+    /// The plan to use when the driver refuses the pushed query's shape:
+    /// the filter pushed, everything else local.
+    fn fallback_plan(&self, schema: &ObjectSchema) -> Plan {
+        let classify = |c: &objectql_query_ast::Condition| self.driver.classify(schema, c);
+        objectql_planner::plan_without_shape(
+            &self.plan.pushed,
+            self.driver.capabilities(),
+            &classify,
+        )
+    }
+}
+
 impl Session {
     pub(crate) fn new(engine: Engine, ctx: ResolveContext) -> Self {
         Self {
@@ -142,26 +155,43 @@ impl Session {
     }
 
     /// Runs a prepared query without expand; returns its rows.
+    ///
+    /// When the driver refuses the *shape* of a fully pushed query (its
+    /// compiler answers `Unsupported`), the query is planned again with only
+    /// the filter pushed and the rest run locally.
     pub(crate) async fn run(&self, p: &Prepared) -> Result<Vec<Record>> {
         let schema = p
             .catalog
             .get(p.query.object.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
+        match self.run_plan(p, schema, &p.plan).await {
+            Err(Error::Unsupported { .. }) if p.plan.residual.is_none() => {
+                let fallback = p.fallback_plan(schema);
+                tracing::debug!(
+                    "driver refused the query shape; running it locally over the pushed filter"
+                );
+                self.run_plan(p, schema, &fallback).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_plan(
+        &self,
+        p: &Prepared,
+        schema: &ObjectSchema,
+        plan: &Plan,
+    ) -> Result<Vec<Record>> {
         let (_, tx) = self.driver_for(schema)?;
         let cx = Cx {
             catalog: &p.catalog,
             tx,
         };
-        let rows: Vec<Record> = p
-            .driver
-            .find(cx, &p.plan.pushed)
-            .await?
-            .try_collect()
-            .await?;
-        match &p.plan.residual {
+        let rows: Vec<Record> = p.driver.find(cx, &plan.pushed).await?.try_collect().await?;
+        match &plan.residual {
             None => Ok(rows),
             Some(residual) => {
-                let columns = pushed_columns(&p.catalog, schema, &p.plan.pushed)?;
+                let columns = pushed_columns(&p.catalog, schema, &plan.pushed)?;
                 run_local(&columns, &rows, residual)
             }
         }
@@ -230,7 +260,10 @@ impl Session {
             tx,
         };
         if p.plan.residual.is_none() {
-            return p.driver.find_arrow(cx, &p.plan.pushed).await;
+            match p.driver.find_arrow(cx, &p.plan.pushed).await {
+                Err(Error::Unsupported { .. }) => {}
+                other => return other,
+            }
         }
         let rows = self.run(&p).await?;
         let batch = objectql_driver::records_to_batch(schema, &p.query, &rows)?;

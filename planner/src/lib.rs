@@ -7,4 +7,4 @@ pub mod eval;
 mod plan;
 pub mod sql;
 
-pub use plan::{Plan, plan, split_filter};
+pub use plan::{Plan, plan, plan_without_shape, split_filter};

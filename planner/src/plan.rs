@@ -169,7 +169,15 @@ pub fn plan(
             residual: None,
         });
     }
-    // Push the filter (and joins) only; run everything else locally.
+    Ok(filter_only(query, pushed_filter, residual_filter))
+}
+
+/// Pushes the filter (and joins) only; everything else runs locally.
+fn filter_only(
+    query: &Query,
+    pushed_filter: Option<Filter>,
+    residual_filter: Option<Filter>,
+) -> Plan {
     let mut pushed = Query::new(query.object.clone().unwrap_or_default());
     pushed.filter = pushed_filter;
     pushed.joins.clone_from(&query.joins);
@@ -177,10 +185,27 @@ pub fn plan(
     residual.filter = residual_filter;
     residual.joins.clear();
     residual.expand.clear();
-    Ok(Plan {
+    Plan {
         pushed,
         residual: Some(residual),
-    })
+    }
+}
+
+/// The fallback when a driver refuses a fully pushed query's *shape* (its
+/// compiler answered `Unsupported`, e.g. date buckets in a timezone its
+/// backend cannot compute): the same split of the filter, and everything
+/// else local.
+pub fn plan_without_shape(
+    query: &Query,
+    caps: &Capabilities,
+    classify: &dyn Fn(&Condition) -> Pushdown,
+) -> Plan {
+    let (pushed_filter, residual_filter) = match &query.filter {
+        Some(f) if caps.filters => split_filter(f, classify),
+        Some(f) => (None, Some(f.clone())),
+        None => (None, None),
+    };
+    filter_only(query, pushed_filter, residual_filter)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! built into this binary and prints the pass matrix as Markdown.
 //!
 //! ```sh
-//! cargo run -p objectql-conformance --features memory -- matrix
+//! cargo run -p objectql-conformance --features memory,sqlite -- matrix
 //! cargo run -p objectql-conformance --features memory -- list
 //! ```
 
@@ -23,6 +23,29 @@ impl Harness for Memory {
     }
 }
 
+#[cfg(feature = "sqlite")]
+struct Sqlite(std::path::PathBuf);
+
+#[cfg(feature = "sqlite")]
+#[async_trait]
+impl Harness for Sqlite {
+    fn name(&self) -> String {
+        "sqlite".into()
+    }
+    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
+        let path = self.0.join(format!("{namespace}.db"));
+        Ok(Arc::new(
+            objectql::SqliteDriver::open(objectql::SqliteOptions::file(path)).await?,
+        ))
+    }
+    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(self.0.join(format!("{namespace}.db{suffix}")));
+        }
+        Ok(())
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "matrix".into());
@@ -34,7 +57,19 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "matrix" => {
-            let harnesses: Vec<Box<dyn Harness>> = vec![Box::new(Memory)];
+            #[cfg(feature = "sqlite")]
+            let scratch = match tempdir() {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("cannot create a scratch directory: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let harnesses: Vec<Box<dyn Harness>> = vec![
+                Box::new(Memory),
+                #[cfg(feature = "sqlite")]
+                Box::new(Sqlite(scratch.clone())),
+            ];
             let mut results = Vec::new();
             let mut failed = false;
             for h in &harnesses {
@@ -47,6 +82,8 @@ async fn main() -> ExitCode {
                 }
                 results.push((h.name(), outcomes));
             }
+            #[cfg(feature = "sqlite")]
+            let _ = std::fs::remove_dir_all(&scratch);
             print!("{}", matrix_markdown(&results));
             if failed {
                 ExitCode::FAILURE
@@ -59,4 +96,12 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A fresh directory under the system temporary directory.
+#[cfg(feature = "sqlite")]
+fn tempdir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("objectql-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -12,7 +12,7 @@ use objectql_driver::{
 };
 use objectql_planner::eval::{self, Relation};
 use objectql_query_ast::{
-    DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, StorageType, Value,
+    DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
 
 use crate::persist;
@@ -308,18 +308,6 @@ fn upsert_all(t: &mut Table, records: &[Record], conflict: &Conflict) -> Result<
     Ok(out)
 }
 
-fn check_supported(schema: &ObjectSchema, driver: &str) -> Result<()> {
-    for f in schema.fields.values() {
-        if f.delete_behavior.is_some() {
-            return Err(Error::unsupported("foreign_keys", driver));
-        }
-        if matches!(f.storage_type()?, StorageType::Vector { .. }) {
-            return Err(Error::unsupported("vectors", driver));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Driver for MemoryDriver {
     fn name(&self) -> &'static str {
@@ -350,7 +338,7 @@ impl Driver for MemoryDriver {
 
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
-        check_supported(schema, self.name())?;
+        self.inner.caps.check_schema(schema, self.name())?;
         let mut state = self.lock()?;
         let table = match state.tables.get(&schema.name) {
             Some(existing) if existing.schema == *schema => return Ok(()),

@@ -1,0 +1,262 @@
+//! Opening the database, the connection pool, and URL options.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use objectql_driver::PoolStats;
+use objectql_query_ast::{Error, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{from_libsql, pool_timeout};
+
+/// Options of a [`crate::SqliteDriver`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// The database file; `None` for an in-memory database.
+    pub path: Option<PathBuf>,
+    /// Connections in the pool (an in-memory database always uses one:
+    /// every connection to `:memory:` would be a different database).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+    /// How long SQLite retries a locked database before answering `Busy`.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Options for a database file.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Options for a private in-memory database.
+    pub fn in_memory() -> Self {
+        Self::default()
+    }
+
+    /// Parses `sqlite://path/to/file.db`, `sqlite:///abs/path.db`,
+    /// `sqlite::memory:` or `sqlite://:memory:`, with optional query options
+    /// `max_connections`, `busy_timeout_ms`, `acquire_timeout_ms`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("sqlite:")
+            .ok_or_else(|| Error::config(format!("`{url}` is not a sqlite: URL")))?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut options = match location {
+            "" => {
+                return Err(Error::config(format!(
+                    "`{url}` names no database (use sqlite://path.db or sqlite::memory:)"
+                )));
+            }
+            ":memory:" => Self::in_memory(),
+            path => Self::file(path),
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::config(format!("bad option `{pair}` in `{url}`")))?;
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| Error::config(format!("option `{key}` in `{url}` takes a number")))
+            };
+            match key {
+                "max_connections" => {
+                    options.max_connections = u32::try_from(number()?)
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            Error::config("max_connections must be between 1 and 2^32-1")
+                        })?;
+                }
+                "busy_timeout_ms" => options.busy_timeout = Duration::from_millis(number()?),
+                "acquire_timeout_ms" => options.acquire_timeout = Duration::from_millis(number()?),
+                other => {
+                    return Err(Error::config(format!(
+                        "unknown sqlite URL option `{other}` in `{url}`"
+                    )));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// A small pool of libsql connections over one database.
+pub(crate) struct Pool {
+    db: libsql::Database,
+    idle: Mutex<Vec<libsql::Connection>>,
+    permits: Arc<Semaphore>,
+    size: u32,
+    opened: AtomicU32,
+    waiting: AtomicU32,
+    options: SqliteOptions,
+}
+
+/// A connection checked out of the pool; returned to it on drop.
+pub(crate) struct Conn {
+    inner: libsql::Connection,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = libsql::Connection;
+
+    fn deref(&self) -> &libsql::Connection {
+        &self.inner
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // A connection left inside a transaction (a caller dropped the future
+        // mid-way) is not reused: dropping it rolls the transaction back.
+        if self.inner.is_autocommit()
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(self.inner.clone());
+            return;
+        }
+        self.pool.opened.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    pub(crate) async fn open(options: SqliteOptions) -> Result<Arc<Self>> {
+        let (target, size) = match &options.path {
+            Some(p) => (p.clone(), options.max_connections),
+            None => (PathBuf::from(":memory:"), 1),
+        };
+        if let Some(parent) = options
+            .path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            return Err(Error::config(format!(
+                "directory `{}` does not exist",
+                parent.display()
+            )));
+        }
+        let db = libsql::Builder::new_local(&target)
+            .build()
+            .await
+            .map_err(|e| from_libsql(e, "opening the database"))?;
+        let pool = Arc::new(Self {
+            db,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size as usize)),
+            size,
+            opened: AtomicU32::new(0),
+            waiting: AtomicU32::new(0),
+            options,
+        });
+        let conn = pool.acquire().await?;
+        if pool.options.path.is_some() {
+            // WAL: readers never block the writer. The answer is a row.
+            let mut rows = conn
+                .query("PRAGMA journal_mode=WAL", ())
+                .await
+                .map_err(|e| from_libsql(e, "enabling WAL"))?;
+            while rows
+                .next()
+                .await
+                .map_err(|e| from_libsql(e, "enabling WAL"))?
+                .is_some()
+            {}
+        }
+        drop(conn);
+        Ok(pool)
+    }
+
+    fn connect(&self) -> Result<libsql::Connection> {
+        let c = self
+            .db
+            .connect()
+            .map_err(|e| from_libsql(e, "connecting"))?;
+        c.busy_timeout(self.options.busy_timeout)
+            .map_err(|e| from_libsql(e, "setting busy_timeout"))?;
+        Ok(c)
+    }
+
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Conn> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = tokio::time::timeout(
+            self.options.acquire_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = match permit {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => {
+                return Err(Error::driver(
+                    objectql_query_ast::DriverErrorKind::ConnectionLost,
+                    "the SQLite pool is closed",
+                ));
+            }
+            Err(_) => return Err(pool_timeout(self.options.acquire_timeout)),
+        };
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = if let Some(c) = reused {
+            c
+        } else {
+            let c = self.connect()?;
+            self.opened.fetch_add(1, Ordering::Relaxed);
+            c
+        };
+        Ok(Conn {
+            inner: conn,
+            pool: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let idle = self
+            .idle
+            .lock()
+            .map_or(0, |i| u32::try_from(i.len()).unwrap_or(u32::MAX));
+        let available = u32::try_from(self.permits.available_permits()).unwrap_or(u32::MAX);
+        PoolStats {
+            total: self.opened.load(Ordering::Relaxed),
+            idle,
+            active: self.size.saturating_sub(available),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+/// Open transactions: their connections, by id.
+#[derive(Default)]
+pub(crate) struct Transactions {
+    pub(crate) open: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Conn>>>>,
+}

@@ -1,0 +1,589 @@
+//! The SQLite driver: compiled statements in, decoded rows out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use objectql_driver::{
+    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
+    RowStream, TxId,
+};
+use objectql_planner::sql::{OutputColumn, SqlCompiler, SqliteDialect, Statement};
+use objectql_query_ast::{
+    Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
+};
+
+use crate::connection::{Conn, Pool, SqliteOptions, Transactions};
+use crate::error::from_libsql;
+use crate::types::{from_raw, to_raw};
+
+/// Where the schema of every synced object is kept, so later syncs can
+/// migrate without guessing and `introspect` returns exact types.
+const SCHEMA_TABLE: &str = "_objectql_schema";
+
+/// The SQLite driver (`sqlite://path.db`, `sqlite::memory:`).
+///
+/// Runs on the SQLite engine embedded by the `libsql` crate — the one SQLite
+/// of the process. Files are opened in WAL mode; write transactions begin
+/// with `BEGIN IMMEDIATE`, so a busy database fails fast with a retryable
+/// `Busy` error instead of deadlocking on a lock upgrade.
+pub struct SqliteDriver {
+    pool: Arc<Pool>,
+    dialect: SqliteDialect,
+    caps: Capabilities,
+    txs: Transactions,
+    next_tx: AtomicU64,
+}
+
+impl std::fmt::Debug for SqliteDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDriver")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection for one call: the transaction's, or one from the pool.
+enum Handle {
+    Pooled(Conn),
+    Tx(tokio::sync::OwnedMutexGuard<Conn>),
+}
+
+impl std::ops::Deref for Handle {
+    type Target = libsql::Connection;
+
+    fn deref(&self) -> &libsql::Connection {
+        match self {
+            Self::Pooled(c) => c,
+            Self::Tx(g) => g,
+        }
+    }
+}
+
+impl SqliteDriver {
+    /// Opens (or creates) the database described by `options`.
+    pub async fn open(options: SqliteOptions) -> Result<Self> {
+        let pool = Pool::open(options).await?;
+        let conn = pool.acquire().await?;
+        let version = sqlite_version(&conn).await?;
+        drop(conn);
+        let dialect = SqliteDialect { version };
+        let mut caps = Capabilities::everything()
+            .with(Feature::Transactions)
+            .with(Feature::UniqueConstraints)
+            .with(Feature::JsonFields)
+            .with(Feature::BinaryFields);
+        caps.isolation_levels = vec![IsolationLevel::Serializable];
+        caps.max_bind_params = Some(32_766);
+        let driver = Self {
+            pool,
+            dialect,
+            caps,
+            txs: Transactions::default(),
+            next_tx: AtomicU64::new(1),
+        };
+        driver
+            .exec_sql(
+                &format!("CREATE TABLE IF NOT EXISTS \"{SCHEMA_TABLE}\" (\"name\" TEXT PRIMARY KEY, \"schema\" TEXT NOT NULL)"),
+                Vec::new(),
+                None,
+            )
+            .await?;
+        Ok(driver)
+    }
+
+    /// Connects from a URL (see [`SqliteOptions::from_url`]).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::open(SqliteOptions::from_url(url)?).await
+    }
+
+    /// The SQLite version of the embedded engine.
+    pub fn version(&self) -> (u32, u32, u32) {
+        self.dialect.version
+    }
+
+    async fn handle(&self, tx: Option<TxId>) -> Result<Handle> {
+        match tx {
+            None => Ok(Handle::Pooled(self.pool.acquire().await?)),
+            Some(id) => {
+                let conn = self
+                    .txs
+                    .open
+                    .lock()
+                    .map_err(|_| Error::internal("transaction table poisoned"))?
+                    .get(&id.0)
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::driver(
+                            DriverErrorKind::TransactionClosed,
+                            format!("transaction {} is not open", id.0),
+                        )
+                    })?;
+                Ok(Handle::Tx(conn.lock_owned().await))
+            }
+        }
+    }
+
+    async fn exec_sql(&self, sql: &str, params: Vec<Value>, tx: Option<TxId>) -> Result<u64> {
+        let conn = self.handle(tx).await?;
+        execute(&conn, sql, params).await
+    }
+
+    /// Runs several statements atomically (inside the caller's transaction
+    /// as a savepoint, or as a transaction of their own) and collects the
+    /// rows they return.
+    async fn run_atomic(
+        &self,
+        compiler: &SqlCompiler<'_>,
+        tx: Option<TxId>,
+        statements: Vec<Statement>,
+    ) -> Result<(Vec<Record>, u64)> {
+        let conn = self.handle(tx).await?;
+        let single = statements.len() == 1;
+        let (begin, commit, rollback) = if tx.is_some() {
+            (
+                "SAVEPOINT objectql_write",
+                "RELEASE objectql_write",
+                "ROLLBACK TO objectql_write; RELEASE objectql_write",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        if !single {
+            execute(&conn, begin, Vec::new()).await?;
+        }
+        let mut rows = Vec::new();
+        let mut affected = 0;
+        let mut result = Ok(());
+        for st in statements {
+            let outcome = if st.columns.is_empty() {
+                execute(&conn, &st.sql, st.params)
+                    .await
+                    .map(|n| affected += n)
+            } else {
+                query(compiler, &conn, &st).await.map(|r| {
+                    affected += r.len() as u64;
+                    rows.extend(r);
+                })
+            };
+            if let Err(e) = outcome {
+                result = Err(e);
+                break;
+            }
+        }
+        if !single {
+            match &result {
+                Ok(()) => execute(&conn, commit, Vec::new()).await.map(drop)?,
+                Err(_) => {
+                    conn.execute_batch(rollback)
+                        .await
+                        .map_err(|e| from_libsql(e, "rolling back"))?;
+                }
+            }
+        }
+        result.map(|()| (rows, affected))
+    }
+
+    async fn stored_schema(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        let conn = self.pool.acquire().await?;
+        let mut rows = conn
+            .query(
+                &format!("SELECT \"schema\" FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
+                vec![libsql::Value::Text(object.to_owned())],
+            )
+            .await
+            .map_err(|e| from_libsql(e, "reading the schema table"))?;
+        match rows
+            .next()
+            .await
+            .map_err(|e| from_libsql(e, "reading the schema table"))?
+        {
+            Some(row) => match row
+                .get_value(0)
+                .map_err(|e| from_libsql(e, "reading the schema table"))?
+            {
+                libsql::Value::Text(json) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&json).map_err(|e| Error::Driver {
+                            kind: DriverErrorKind::Decode,
+                            message: format!("stored schema of `{object}` is not JSON"),
+                            source: Some(Box::new(e)),
+                        })?;
+                    Ok(Some(ObjectSchema::from_json(&value)?))
+                }
+                _ => Err(Error::driver(
+                    DriverErrorKind::Decode,
+                    format!("stored schema of `{object}` is not text"),
+                )),
+            },
+            None => Ok(None),
+        }
+    }
+}
+
+async fn sqlite_version(conn: &libsql::Connection) -> Result<(u32, u32, u32)> {
+    let mut rows = conn
+        .query("SELECT sqlite_version()", ())
+        .await
+        .map_err(|e| from_libsql(e, "reading the SQLite version"))?;
+    let row = rows
+        .next()
+        .await
+        .map_err(|e| from_libsql(e, "reading the SQLite version"))?
+        .ok_or_else(|| {
+            Error::driver(DriverErrorKind::Decode, "sqlite_version() returned no row")
+        })?;
+    let libsql::Value::Text(text) = row
+        .get_value(0)
+        .map_err(|e| from_libsql(e, "reading the SQLite version"))?
+    else {
+        return Err(Error::driver(
+            DriverErrorKind::Decode,
+            "sqlite_version() is not text",
+        ));
+    };
+    let mut parts = text.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    Ok((
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    ))
+}
+
+async fn execute(conn: &libsql::Connection, sql: &str, params: Vec<Value>) -> Result<u64> {
+    let raw = params.into_iter().map(to_raw).collect::<Result<Vec<_>>>()?;
+    tracing::trace!(sql, "sqlite execute");
+    conn.execute(sql, raw)
+        .await
+        .map_err(|e| from_libsql(e, "executing a statement"))
+}
+
+async fn query(
+    compiler: &SqlCompiler<'_>,
+    conn: &libsql::Connection,
+    st: &Statement,
+) -> Result<Vec<Record>> {
+    let raw = st
+        .params
+        .iter()
+        .cloned()
+        .map(to_raw)
+        .collect::<Result<Vec<_>>>()?;
+    tracing::trace!(sql = st.sql, "sqlite query");
+    let mut rows = conn
+        .query(&st.sql, raw)
+        .await
+        .map_err(|e| from_libsql(e, "running a query"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows
+        .next()
+        .await
+        .map_err(|e| from_libsql(e, "reading rows"))?
+    {
+        out.push(decode(compiler, &st.columns, &row)?);
+    }
+    Ok(out)
+}
+
+fn decode(
+    compiler: &SqlCompiler<'_>,
+    columns: &[OutputColumn],
+    row: &libsql::Row,
+) -> Result<Record> {
+    let mut raw = Vec::with_capacity(columns.len());
+    for i in 0..columns.len() {
+        let idx = i32::try_from(i).map_err(|_| Error::internal("too many columns"))?;
+        raw.push(from_raw(
+            row.get_value(idx)
+                .map_err(|e| from_libsql(e, "reading a column"))?,
+        ));
+    }
+    compiler.decode_row(columns, raw)
+}
+
+#[async_trait]
+impl Driver for SqliteDriver {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
+        let catalog = objectql_query_ast::Catalog::new();
+        SqlCompiler::new(&self.dialect, &catalog).classify(schema, condition)
+    }
+
+    async fn health_check(&self) -> Result<()> {
+        let conn = self.pool.acquire().await?;
+        sqlite_version(&conn).await.map(drop)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close();
+        Ok(())
+    }
+
+    async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
+        schema.check()?;
+        self.caps.check_schema(schema, self.name())?;
+        let mut catalog = objectql_query_ast::Catalog::new();
+        catalog.insert(schema.clone())?;
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        let statements = match self.stored_schema(&schema.name).await? {
+            Some(old) if old == *schema => return Ok(()),
+            Some(old) => compiler.migrate(&old, schema)?,
+            None => compiler.create_table(schema)?,
+        };
+        let json = serde_json::to_string(schema)
+            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+        let mut all = statements;
+        all.push(Statement {
+            sql: format!(
+                "INSERT OR REPLACE INTO \"{SCHEMA_TABLE}\" (\"name\", \"schema\") VALUES (?, ?)"
+            ),
+            params: vec![Value::String(schema.name.clone()), Value::String(json)],
+            columns: Vec::new(),
+        });
+        self.run_atomic(&compiler, None, all).await.map(drop)
+    }
+
+    async fn drop_object(&self, object: &str) -> Result<()> {
+        let catalog = objectql_query_ast::Catalog::new();
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        let statements = vec![
+            compiler.drop_table(object)?,
+            Statement {
+                sql: format!("DELETE FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
+                params: vec![Value::String(object.to_owned())],
+                columns: Vec::new(),
+            },
+        ];
+        self.run_atomic(&compiler, None, statements).await.map(drop)
+    }
+
+    async fn introspect(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        self.stored_schema(object).await
+    }
+
+    async fn find(&self, cx: Cx<'_>, query: &Query) -> Result<RowStream> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.select(query)?;
+        let conn = self.handle(cx.tx).await?;
+        let raw = st
+            .params
+            .iter()
+            .cloned()
+            .map(to_raw)
+            .collect::<Result<Vec<_>>>()?;
+        tracing::trace!(sql = st.sql, "sqlite find");
+        let rows = conn
+            .query(&st.sql, raw)
+            .await
+            .map_err(|e| from_libsql(e, "running a query"))?;
+        // The stream owns the connection (or the transaction's lock) until
+        // it is drained or dropped; rows are decoded as they arrive.
+        let catalog = cx.catalog.clone();
+        let dialect = self.dialect;
+        let columns = st.columns;
+        let stream = futures::stream::unfold(Some((conn, rows)), move |state| {
+            let catalog = catalog.clone();
+            let dialect = dialect;
+            let columns = columns.clone();
+            async move {
+                let (conn, mut rows) = state?;
+                match rows.next().await {
+                    Ok(Some(row)) => {
+                        let compiler = SqlCompiler::new(&dialect, &catalog);
+                        Some((decode(&compiler, &columns, &row), Some((conn, rows))))
+                    }
+                    Ok(None) => None,
+                    Err(e) => Some((Err(from_libsql(e, "reading rows")), None)),
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.count(object, filter)?;
+        let conn = self.handle(cx.tx).await?;
+        let rows = query(&compiler, &conn, &st).await?;
+        match rows.first().and_then(|r| r.get("count")) {
+            Some(Value::Int(n)) => u64::try_from(*n)
+                .map_err(|_| Error::driver(DriverErrorKind::Decode, "negative count")),
+            _ => Err(Error::driver(
+                DriverErrorKind::Decode,
+                "count returned no integer",
+            )),
+        }
+    }
+
+    async fn distinct(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        field: &str,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Value>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.distinct(object, field, filter)?;
+        let conn = self.handle(cx.tx).await?;
+        let rows = query(&compiler, &conn, &st).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| r.shift_remove(field))
+            .collect())
+    }
+
+    async fn explain(&self, cx: Cx<'_>, query: &Query) -> Result<Vec<ExplainStep>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.select(query)?;
+        let mut steps = vec![ExplainStep {
+            location: "driver:sqlite".into(),
+            operation: "sql".into(),
+            detail: format!("{} -- {} bound parameters", st.sql, st.params.len()),
+        }];
+        let conn = self.handle(cx.tx).await?;
+        let raw = st
+            .params
+            .iter()
+            .cloned()
+            .map(to_raw)
+            .collect::<Result<Vec<_>>>()?;
+        let mut rows = conn
+            .query(&format!("EXPLAIN QUERY PLAN {}", st.sql), raw)
+            .await
+            .map_err(|e| from_libsql(e, "explaining a query"))?;
+        while let Some(row) = rows
+            .next()
+            .await
+            .map_err(|e| from_libsql(e, "explaining a query"))?
+        {
+            if let Ok(libsql::Value::Text(detail)) = row.get_value(3) {
+                steps.push(ExplainStep {
+                    location: "driver:sqlite".into(),
+                    operation: "plan".into(),
+                    detail,
+                });
+            }
+        }
+        Ok(steps)
+    }
+
+    async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let statements = compiler.insert(object, &records)?;
+        Ok(self.run_atomic(&compiler, cx.tx, statements).await?.0)
+    }
+
+    async fn update(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        id: &Value,
+        patch: Record,
+    ) -> Result<Option<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.update_by_id(object, id, &patch)?;
+        Ok(self
+            .run_atomic(&compiler, cx.tx, vec![st])
+            .await?
+            .0
+            .into_iter()
+            .next())
+    }
+
+    async fn update_many(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        filter: &Filter,
+        patch: Record,
+    ) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.update_where(object, filter, &patch)?;
+        Ok(self.run_atomic(&compiler, cx.tx, vec![st]).await?.1)
+    }
+
+    async fn upsert(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        records: Vec<Record>,
+        conflict: &Conflict,
+    ) -> Result<Vec<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let statements = compiler.upsert(object, &records, conflict)?;
+        Ok(self.run_atomic(&compiler, cx.tx, statements).await?.0)
+    }
+
+    async fn delete(&self, cx: Cx<'_>, object: &str, id: &Value) -> Result<bool> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.delete_by_id(object, id)?;
+        Ok(self.run_atomic(&compiler, cx.tx, vec![st]).await?.1 > 0)
+    }
+
+    async fn delete_many(&self, cx: Cx<'_>, object: &str, filter: &Filter) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.delete_where(object, filter)?;
+        Ok(self.run_atomic(&compiler, cx.tx, vec![st]).await?.1)
+    }
+
+    async fn begin(&self, isolation: IsolationLevel) -> Result<TxId> {
+        // SQLite transactions are serializable; every level is served so.
+        let _ = isolation;
+        let conn = self.pool.acquire().await?;
+        execute(&conn, "BEGIN IMMEDIATE", Vec::new()).await?;
+        let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
+        self.txs
+            .open
+            .lock()
+            .map_err(|_| Error::internal("transaction table poisoned"))?
+            .insert(id, Arc::new(tokio::sync::Mutex::new(conn)));
+        Ok(TxId(id))
+    }
+
+    async fn commit(&self, tx: TxId) -> Result<()> {
+        self.finish(tx, "COMMIT").await
+    }
+
+    async fn rollback(&self, tx: TxId) -> Result<()> {
+        self.finish(tx, "ROLLBACK").await
+    }
+
+    fn abandon(&self, tx: TxId) {
+        // Dropping the connection outside autocommit closes it, and SQLite
+        // rolls the transaction back.
+        if let Ok(mut open) = self.txs.open.lock() {
+            open.remove(&tx.0);
+        }
+    }
+}
+
+impl SqliteDriver {
+    async fn finish(&self, tx: TxId, sql: &str) -> Result<()> {
+        let conn = self
+            .txs
+            .open
+            .lock()
+            .map_err(|_| Error::internal("transaction table poisoned"))?
+            .remove(&tx.0)
+            .ok_or_else(|| {
+                Error::driver(
+                    DriverErrorKind::TransactionClosed,
+                    format!("transaction {} is not open", tx.0),
+                )
+            })?;
+        let guard = conn.lock().await;
+        execute(&guard, sql, Vec::new()).await.map(drop)
+    }
+}
