@@ -14,7 +14,9 @@
 //! drops are kept (no data is lost). Changes no dialect hook can convert
 //! exactly are `Unsupported`.
 
-use objectql_query_ast::{Error, Field, ObjectSchema, Result, StorageType};
+use objectql_query_ast::{
+    Error, Field, Filter, ObjectSchema, Op, Path, Record, Result, StorageType, coerce,
+};
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{
     AlterTable, AlterTableOperation, BinaryOperator, CheckConstraint, ColumnDef, ColumnOption,
@@ -328,6 +330,31 @@ fn convert(c: &SqlCompiler<'_>, col: Expr, from: StorageType, to: StorageType) -
 }
 
 pub(super) fn migrate(
+    c: &SqlCompiler<'_>,
+    old: &ObjectSchema,
+    new: &ObjectSchema,
+) -> Result<Vec<Statement>> {
+    let mut out = migrate_columns(c, old, new)?;
+    // New fields with a default take it on existing rows too, as the memory
+    // driver does (defaults are applied by the engine, not the column).
+    for (name, f) in &new.fields {
+        if old.get(name).is_some() {
+            continue;
+        }
+        let st = f.storage_type()?;
+        if let Some(default) = new.default_of(f)? {
+            let path = Path::root("fields").key(name).key("defaultValue");
+            let value = coerce(default, st, &path)?;
+            let mut patch = Record::new();
+            patch.insert(name.clone(), value);
+            let missing = Filter::cond(name.clone(), Op::Null(true));
+            out.push(super::write::update_where(c, &new.name, &missing, &patch)?);
+        }
+    }
+    Ok(out)
+}
+
+fn migrate_columns(
     c: &SqlCompiler<'_>,
     old: &ObjectSchema,
     new: &ObjectSchema,
