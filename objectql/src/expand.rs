@@ -37,8 +37,10 @@ fn id_key(v: &Value) -> Option<ValueKey<Value>> {
 /// multi-valued (JSON array) lookup.
 fn ids_of(v: &Value) -> Vec<Value> {
     match v {
-        Value::Json(serde_json::Value::Array(items)) => items
-            .iter()
+        Value::Json(j) if j.is_array() => j
+            .as_array()
+            .into_iter()
+            .flatten()
             .filter_map(|j| Value::from_json(j, &Path::empty()).ok())
             .collect(),
         Value::Array(items) => items.clone(),
@@ -122,10 +124,10 @@ pub(crate) async fn expand(session: &Session, q: &Query, rows: &mut [Record]) ->
                     .filter_map(lookup)
                     .map(|rec| record_json(&rec))
                     .collect();
-                Value::Json(serde_json::Value::Array(items))
+                Value::json(serde_json::Value::Array(items))
             } else {
                 match ids_of(v).into_iter().next().and_then(lookup) {
-                    Some(rec) => Value::Json(record_json(&rec)),
+                    Some(rec) => Value::json(record_json(&rec)),
                     None => Value::Null,
                 }
             };

@@ -701,7 +701,7 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
             if let Value::Float(f) = v {
                 finite(f, p)?;
             }
-            Value::Json(v.to_json())
+            Value::json(v.to_json())
         }
         (StorageType::Vector { dimensions }, Value::Array(items)) => {
             if u32::try_from(items.len()).ok() != Some(dimensions) {
@@ -792,15 +792,21 @@ pub fn validate_record(
 ) -> Result<Record> {
     let mut out = Record::with_capacity(schema.fields.len());
     for (k, v) in record {
-        let fp = path.key(k);
-        let field = schema
-            .get(k)
-            .ok_or_else(|| fp.err(format!("unknown field `{k}` on object `{}`", schema.name)))?;
+        let field = schema.get(k).ok_or_else(|| {
+            path.key(k)
+                .err(format!("unknown field `{k}` on object `{}`", schema.name))
+        })?;
         let st = field.storage_type()?;
         if mode == WriteMode::Update && *k == schema.primary_key {
-            return Err(fp.err("the primary key cannot be updated"));
+            return Err(path.key(k).err("the primary key cannot be updated"));
         }
-        let v = coerce(v.clone(), st, &fp)?;
+        // The common case — a value already of its storage type — needs no
+        // conversion (and no path, which is only built for errors).
+        let v = if already_typed(v, st) {
+            v.clone()
+        } else {
+            coerce(v.clone(), st, &path.key(k))?
+        };
         if let (Some(max), Value::String(s)) = (field.max_length, &v)
             && s.chars().count() > max as usize
         {
@@ -839,6 +845,24 @@ pub fn validate_record(
         }
     }
     Ok(out)
+}
+
+/// Whether `coerce(v, st)` would return `v` unchanged.
+fn already_typed(v: &Value, st: StorageType) -> bool {
+    match (st, v) {
+        (StorageType::Virtual, _) => false,
+        (_, Value::Null)
+        | (StorageType::Integer, Value::Int(_))
+        | (StorageType::Boolean, Value::Bool(_))
+        | (StorageType::Date, Value::Date(_))
+        | (StorageType::DateTime, Value::DateTime(_))
+        | (StorageType::Time, Value::Time(_))
+        | (StorageType::Binary, Value::Bytes(_))
+        | (StorageType::Json, Value::Json(_)) => true,
+        (StorageType::Text, Value::String(s)) => !s.contains('\0'),
+        (StorageType::Float, Value::Float(f)) => f.is_finite(),
+        _ => false,
+    }
 }
 
 fn not_null(schema: &ObjectSchema, field: &str) -> Error {

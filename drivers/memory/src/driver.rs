@@ -235,7 +235,15 @@ impl MemoryDriver {
             .ok_or_else(|| Error::internal("query without object"))?;
         let table = self.snapshot(cx.tx, object)?;
         if query.joins.is_empty() {
-            return eval::execute(&table.columns, table.rows(), query);
+            // A filter that pins the primary key reads only those rows.
+            return match table.candidate_slots(query.filter.as_ref()) {
+                Some(slots) => eval::execute(
+                    &table.columns,
+                    slots.iter().filter_map(|&s| table.row(s)),
+                    query,
+                ),
+                None => eval::execute(&table.columns, table.rows(), query),
+            };
         }
         let mut rel = Relation {
             columns: table.columns.clone(),

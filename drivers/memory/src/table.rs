@@ -36,13 +36,18 @@ impl Unique {
     }
 }
 
-/// Rows of one object. Deleted rows leave a tombstone so slot numbers stay
-/// stable; `compact` drops tombstones when they outnumber live rows.
+/// Rows of one object, stored flat: slot `i` is
+/// `cells[i * width .. (i + 1) * width]`, so a scan walks one contiguous
+/// allocation. Deleted rows leave a dead slot (its cells cleared) so slot
+/// numbers stay stable; `compact` drops dead slots when they outnumber live
+/// rows.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub(crate) schema: ObjectSchema,
     pub(crate) columns: Columns,
-    pub(crate) slots: Vec<Option<Vec<Value>>>,
+    width: usize,
+    cells: Vec<Value>,
+    alive: Vec<bool>,
     pub(crate) live: usize,
     pk_col: usize,
     pk: Map<Key>,
@@ -98,8 +103,10 @@ impl Table {
         }
         Ok(Self {
             schema,
+            width: columns.len(),
             columns,
-            slots: Vec::new(),
+            cells: Vec::new(),
+            alive: Vec::new(),
             live: 0,
             pk_col,
             pk: Map::default(),
@@ -111,7 +118,44 @@ impl Table {
 
     /// Live rows, in insertion order.
     pub(crate) fn rows(&self) -> impl Iterator<Item = &[Value]> {
-        self.slots.iter().filter_map(|s| s.as_deref())
+        self.cells
+            .chunks_exact(self.width)
+            .zip(&self.alive)
+            .filter_map(|(row, alive)| alive.then_some(row))
+    }
+
+    /// The live row in `slot`.
+    pub(crate) fn row(&self, slot: usize) -> Option<&[Value]> {
+        if !*self.alive.get(slot)? {
+            return None;
+        }
+        self.cells.get(slot * self.width..(slot + 1) * self.width)
+    }
+
+    /// The slots a filter can only match, when it pins the primary key
+    /// (`pk = v`, `pk $in [...]`, alone or inside a top-level `$and`); `None`
+    /// when every row must be scanned. The filter still runs on these rows.
+    pub(crate) fn candidate_slots(&self, filter: Option<&Filter>) -> Option<Vec<usize>> {
+        use objectql_query_ast::{Op, Operand};
+        let pk = &self.schema.primary_key;
+        let conjuncts: Vec<&Filter> = match filter? {
+            Filter::And(items) => items.iter().collect(),
+            f => vec![f],
+        };
+        conjuncts.into_iter().find_map(|f| match f {
+            Filter::Condition(c) if &c.field == pk => match &c.op {
+                Op::Eq(Operand::Value(v)) => Some(self.slot_of(v).into_iter().collect()),
+                Op::In(vs) => {
+                    let mut slots: Vec<usize> = vs.iter().filter_map(|v| self.slot_of(v)).collect();
+                    // In insertion order, without duplicates: what a scan would visit.
+                    slots.sort_unstable();
+                    slots.dedup();
+                    Some(slots)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     pub(crate) fn record(&self, row: &[Value]) -> Record {
@@ -254,9 +298,10 @@ impl Table {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.record(&row));
-            let slot = self.slots.len();
+            let slot = self.alive.len();
             self.index_row(slot, &row);
-            self.slots.push(Some(row));
+            self.cells.extend(row);
+            self.alive.push(true);
             self.live += 1;
         }
         Ok(out)
@@ -279,9 +324,7 @@ impl Table {
         let mut new_rows = Vec::with_capacity(slots.len());
         for &s in slots {
             let row = self
-                .slots
-                .get(s)
-                .and_then(|r| r.as_deref())
+                .row(s)
                 .ok_or_else(|| Error::internal("update of a missing slot"))?;
             new_rows.push((s, self.patched(row, patch)));
         }
@@ -292,13 +335,16 @@ impl Table {
         self.check_unique(&changes)?;
         let mut out = Vec::with_capacity(new_rows.len());
         for (s, row) in new_rows {
-            if let Some(old) = self.slots.get_mut(s).and_then(Option::take) {
+            if let Some(old) = self.row(s).map(<[Value]>::to_vec) {
                 self.unindex_row(s, &old);
             }
             self.index_row(s, &row);
             out.push(self.record(&row));
-            if let Some(slot) = self.slots.get_mut(s) {
-                *slot = Some(row);
+            let range = s * self.width..(s + 1) * self.width;
+            if let Some(cells) = self.cells.get_mut(range) {
+                for (cell, v) in cells.iter_mut().zip(row) {
+                    *cell = v;
+                }
             }
         }
         Ok(out)
@@ -308,13 +354,15 @@ impl Table {
         let pred = filter
             .map(|f| Predicate::compile(f, &self.columns))
             .transpose()?;
-        Ok(self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let row = s.as_deref()?;
-                pred.as_ref().is_none_or(|p| p.matches(row)).then_some(i)
+        let candidates: Vec<usize> = match self.candidate_slots(filter) {
+            Some(slots) => slots,
+            None => (0..self.alive.len()).collect(),
+        };
+        Ok(candidates
+            .into_iter()
+            .filter(|&i| {
+                self.row(i)
+                    .is_some_and(|row| pred.as_ref().is_none_or(|p| p.matches(row)))
             })
             .collect())
     }
@@ -322,32 +370,44 @@ impl Table {
     pub(crate) fn delete_slots(&mut self, slots: &[usize]) -> u64 {
         let mut n = 0;
         for &s in slots {
-            if let Some(old) = self.slots.get_mut(s).and_then(Option::take) {
+            if let Some(old) = self.row(s).map(<[Value]>::to_vec) {
                 self.unindex_row(s, &old);
+                if let Some(alive) = self.alive.get_mut(s) {
+                    *alive = false;
+                }
+                if let Some(cells) = self.cells.get_mut(s * self.width..(s + 1) * self.width) {
+                    cells.fill(Value::Null);
+                }
                 self.live -= 1;
                 n += 1;
             }
         }
-        if self.slots.len() > 64 && self.live < self.slots.len() / 2 {
+        if self.alive.len() > 64 && self.live < self.alive.len() / 2 {
             self.compact();
         }
         n
     }
 
     fn compact(&mut self) {
-        let rows: Vec<Vec<Value>> = std::mem::take(&mut self.slots)
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut cells = Vec::with_capacity(self.live * self.width);
+        for row in self.rows() {
+            cells.extend_from_slice(row);
+        }
+        self.cells = cells;
+        self.alive = vec![true; self.live];
         self.pk.clear();
         for u in &mut self.uniques {
             u.index.clear();
         }
-        for (i, row) in rows.iter().enumerate() {
-            self.index_row(i, row);
+        for i in 0..self.live {
+            if let Some(row) = self
+                .cells
+                .get(i * self.width..(i + 1) * self.width)
+                .map(<[Value]>::to_vec)
+            {
+                self.index_row(i, &row);
+            }
         }
-        self.live = rows.len();
-        self.slots = rows.into_iter().map(Some).collect();
     }
 
     /// Rebuilds this table under a new schema, converting every row; fails

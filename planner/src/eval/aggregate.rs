@@ -300,7 +300,7 @@ fn finish(agg: &CompiledAgg, state: &State<'_>) -> Result<Value> {
         Acc::Avg(s, n) => s.finish(*n)?,
         Acc::Min(m) | Acc::Max(m) => m.cloned().unwrap_or(Value::Null),
         Acc::Array(items) if items.is_empty() => Value::Null,
-        Acc::Array(items) => Value::Json(serde_json::Value::Array(
+        Acc::Array(items) => Value::json(serde_json::Value::Array(
             items.iter().map(|v| v.to_json()).collect(),
         )),
         Acc::Str(items) if items.is_empty() => Value::Null,

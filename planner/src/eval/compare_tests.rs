@@ -131,9 +131,9 @@ fn strings_compare_binary_with_trailing_spaces() {
 
 #[test]
 fn json_equality_is_structural_without_order() {
-    let a = Value::Json(json!({"a": 1, "b": [1, 2.0]}));
-    let b = Value::Json(json!({"b": [1.0, 2], "a": 1.0}));
-    let c = Value::Json(json!({"a": 2}));
+    let a = Value::json(json!({"a": 1, "b": [1, 2.0]}));
+    let b = Value::json(json!({"b": [1.0, 2], "a": 1.0}));
+    let c = Value::json(json!({"a": 2}));
     assert_eq!(compare(&a, &b), Some(Ordering::Equal));
     assert_eq!(compare(&a, &c), None);
     assert!(key_eq(&a, &b));

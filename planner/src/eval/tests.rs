@@ -170,10 +170,10 @@ fn distinct_deduplicates_projected_rows_keeping_first() {
 fn distinct_unifies_json_and_numbers_by_value() {
     let c = columns(&["j", "x"]);
     let rows = vec![
-        vec![Value::Json(json!({"a": 1, "b": 2})), Value::Float(1.0)],
-        vec![Value::Json(json!({"b": 2.0, "a": 1})), Value::Int(1)],
-        vec![Value::Json(json!({"a": 1})), Value::Float(-0.0)],
-        vec![Value::Json(json!({"a": 1})), Value::Float(0.0)],
+        vec![Value::json(json!({"a": 1, "b": 2})), Value::Float(1.0)],
+        vec![Value::json(json!({"b": 2.0, "a": 1})), Value::Int(1)],
+        vec![Value::json(json!({"a": 1})), Value::Float(-0.0)],
+        vec![Value::json(json!({"a": 1})), Value::Float(0.0)],
     ];
     let r = run(&c, &rows, &Query::new("t").distinct()).unwrap();
     assert_eq!(r.rows.len(), 2);

@@ -147,13 +147,13 @@ pub fn encode_typed(v: &Value, st: StorageType, json_as_text: bool) -> Result<Va
         (StorageType::Decimal { .. }, Value::Int(i)) => Value::Decimal(Decimal::from(*i)),
         (StorageType::Json, other) => {
             let j = match other {
-                Value::Json(j) => j.clone(),
+                Value::Json(j) => (**j).clone(),
                 o => o.to_json(),
             };
             if json_as_text {
                 Value::String(j.to_string())
             } else {
-                Value::Json(j)
+                Value::json(j)
             }
         }
         (StorageType::Vector { .. }, _) => {
@@ -222,8 +222,8 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
         (StorageType::Time, Value::String(s)) => NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
             .ok()
             .map(Value::Time),
-        (StorageType::Json, Value::String(s)) => serde_json::from_str(s).ok().map(Value::Json),
-        (StorageType::Json, Value::Bytes(b)) => serde_json::from_slice(b).ok().map(Value::Json),
+        (StorageType::Json, Value::String(s)) => serde_json::from_str(s).ok().map(Value::json),
+        (StorageType::Json, Value::Bytes(b)) => serde_json::from_slice(b).ok().map(Value::json),
         _ => None,
     };
     out.ok_or_else(|| decode_err(&v, st))

@@ -39,7 +39,7 @@ fn mariadb_has_insert_returning_and_json_text() {
     let mut r = Record::new();
     r.insert("id".into(), Value::String("r1".into()));
     r.insert("title".into(), Value::String("t".into()));
-    r.insert("meta".into(), Value::Json(json!({"a": 1})));
+    r.insert("meta".into(), Value::json(json!({"a": 1})));
     let mut sts = c.insert("task", &[r]).unwrap();
     sts.extend(c.create_table(cat.get("task").unwrap()).unwrap());
     insta::assert_snapshot!(show_all(&sts));

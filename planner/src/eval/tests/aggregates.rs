@@ -170,7 +170,7 @@ fn array_agg_keeps_nulls_in_input_order_and_string_agg_skips_them() {
     assert_eq!(
         r.rows,
         vec![vec![
-            Value::Json(json!([10, null, 30, 20, 10, null])),
+            Value::json(json!([10, null, 30, 20, 10, null])),
             Value::from("red | blue | red | blue"),
         ]]
     );
@@ -202,7 +202,7 @@ fn distinct_and_filtered_aggregations() {
         r.rows,
         vec![vec![
             Value::Int(60),
-            Value::Json(json!(["red", "blue"])),
+            Value::json(json!(["red", "blue"])),
             Value::Int(2),
             Value::Int(30)
         ]]
