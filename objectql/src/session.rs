@@ -392,7 +392,7 @@ impl Session {
     pub async fn insert_many(&self, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
         let (catalog, schema, driver, tx) = self.write_target(object)?;
         let typed = records
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, r)| {
                 validate_record(r, &schema, WriteMode::Insert, &Path::root("rows").index(i))
@@ -428,7 +428,7 @@ impl Session {
         let id = id.into();
         let (catalog, schema, driver, tx) = self.write_target(object)?;
         let id = Self::typed_id(&schema, &id)?;
-        let patch = validate_record(&patch, &schema, WriteMode::Update, &Path::root("data"))?;
+        let patch = validate_record(patch, &schema, WriteMode::Update, &Path::root("data"))?;
         driver
             .update(
                 Cx {
@@ -467,7 +467,7 @@ impl Session {
     /// Updates every record matching `filter`; returns how many.
     pub async fn update_many(&self, object: &str, filter: Filter, patch: Record) -> Result<u64> {
         let (catalog, schema, driver, tx) = self.write_target(object)?;
-        let patch = validate_record(&patch, &schema, WriteMode::Update, &Path::root("data"))?;
+        let patch = validate_record(patch, &schema, WriteMode::Update, &Path::root("data"))?;
         let filter = self.write_filter(object, filter).await?;
         driver
             .update_many(
@@ -513,7 +513,7 @@ impl Session {
             }
         }
         let typed = records
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, r)| {
                 validate_record(r, &schema, WriteMode::Insert, &Path::root("rows").index(i))

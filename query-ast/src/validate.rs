@@ -785,27 +785,27 @@ pub enum WriteMode {
 
 /// Validates and types a record for a write.
 pub fn validate_record(
-    record: &Record,
+    record: Record,
     schema: &ObjectSchema,
     mode: WriteMode,
     path: &Path,
 ) -> Result<Record> {
     let mut out = Record::with_capacity(schema.fields.len());
     for (k, v) in record {
-        let field = schema.get(k).ok_or_else(|| {
-            path.key(k)
+        let field = schema.get(&k).ok_or_else(|| {
+            path.key(&k)
                 .err(format!("unknown field `{k}` on object `{}`", schema.name))
         })?;
         let st = field.storage_type()?;
-        if mode == WriteMode::Update && *k == schema.primary_key {
-            return Err(path.key(k).err("the primary key cannot be updated"));
+        if mode == WriteMode::Update && k == schema.primary_key {
+            return Err(path.key(&k).err("the primary key cannot be updated"));
         }
         // The common case — a value already of its storage type — needs no
         // conversion (and no path, which is only built for errors).
-        let v = if already_typed(v, st) {
-            v.clone()
+        let v = if already_typed(&v, st) {
+            v
         } else {
-            coerce(v.clone(), st, &path.key(k))?
+            coerce(v, st, &path.key(&k))?
         };
         if let (Some(max), Value::String(s)) = (field.max_length, &v)
             && s.chars().count() > max as usize
@@ -816,9 +816,9 @@ pub fn validate_record(
             ));
         }
         if v.is_null() && field.required {
-            return Err(not_null(schema, k));
+            return Err(not_null(schema, &k));
         }
-        out.insert(k.clone(), v);
+        out.insert(k, v);
     }
     if mode == WriteMode::Insert {
         for (name, field) in &schema.fields {
@@ -956,9 +956,9 @@ mod tests {
         let s = c.get("task").unwrap();
         let mut r = Record::new();
         r.insert("title".into(), Value::String("a".into()));
-        let out = validate_record(&r, s, WriteMode::Insert, &Path::empty()).unwrap();
+        let out = validate_record(r, s, WriteMode::Insert, &Path::empty()).unwrap();
         assert!(matches!(out.get("id"), Some(Value::String(id)) if id.len() == 36));
-        let e = validate_record(&Record::new(), s, WriteMode::Insert, &Path::empty()).unwrap_err();
+        let e = validate_record(Record::new(), s, WriteMode::Insert, &Path::empty()).unwrap_err();
         assert_eq!(e.driver_kind(), Some(DriverErrorKind::NotNullViolation));
     }
 }

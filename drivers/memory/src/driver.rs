@@ -303,7 +303,7 @@ fn upsert_all(t: &mut Table, records: &[Record], conflict: &Conflict) -> Result<
             .collect::<Result<_>>()?;
         let slots = t.matching_slots(Some(&Filter::And(key)))?;
         if slots.is_empty() {
-            out.extend(t.insert(std::slice::from_ref(r))?);
+            out.extend(t.insert(vec![r.clone()])?);
         } else {
             let patch: Record = r
                 .iter()
@@ -455,7 +455,7 @@ impl Driver for MemoryDriver {
     }
 
     async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
-        self.write(cx.tx, object, |t| t.insert(&records))
+        self.write(cx.tx, object, |t| t.insert(records))
     }
 
     async fn update(

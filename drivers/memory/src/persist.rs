@@ -125,7 +125,7 @@ pub(crate) fn load(path: &Path) -> Result<HashMap<String, Arc<Table>>> {
             }
             records.push(rec);
         }
-        table.insert(&records)?;
+        table.insert(records)?;
         tables.insert(table.schema.name.clone(), Arc::new(table));
     }
     Ok(tables)

@@ -116,6 +116,29 @@ enum Node {
     },
 }
 
+impl Node {
+    /// A rough cost of evaluating the node on one row: inline scalars are
+    /// cheap, strings chase a pointer, patterns scan text.
+    fn cost(&self) -> u32 {
+        let scalar = |v: &Value| match v {
+            Value::String(_) | Value::Bytes(_) | Value::Json(_) | Value::Array(_) => 2,
+            _ => 1,
+        };
+        match self {
+            Self::IsNull { .. } => 0,
+            Self::Cmp { rhs: Rhs::Value(v), .. } | Self::Ne { rhs: Rhs::Value(v), .. } => scalar(v),
+            Self::Between { low, .. } => scalar(low),
+            Self::Cmp { .. } | Self::Ne { .. } => 2,
+            Self::In { .. } => 3,
+            Self::Text { .. } | Self::Like { .. } => 4,
+            Self::Not(inner) => inner.cost(),
+            Self::And(children) | Self::Or(children) => {
+                children.iter().map(Self::cost).max().unwrap_or(0).saturating_add(1)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Cmp {
     Eq,
@@ -198,7 +221,13 @@ fn compile(filter: &Filter, columns: &Columns, depth: usize) -> Result<Node> {
     Ok(match filter {
         Filter::And(v) => match children(v)? {
             mut one if one.len() == 1 => one.pop().unwrap_or(Node::And(Vec::new())),
-            many => Node::And(many),
+            mut many => {
+                // Cheap tests first: a row a cheap conjunct rejects never pays
+                // for the costly ones. AND is commutative in three-valued
+                // logic, so the order never changes the answer.
+                many.sort_by_key(Node::cost);
+                Node::And(many)
+            }
         },
         Filter::Or(v) => match children(v)? {
             mut one if one.len() == 1 => one.pop().unwrap_or(Node::Or(Vec::new())),
@@ -346,6 +375,10 @@ fn eval(node: &Node, row: &[Value]) -> Truth {
             };
             if a.is_null() || b.is_null() {
                 return Truth::Unknown;
+            }
+            if let (Cmp::Eq, Value::String(x), Value::String(y)) = (cmp, a, b) {
+                // Lengths first: most unequal strings never reach memcmp.
+                return Truth::from_bool(x == y);
             }
             match (cmp, compare(a, b)) {
                 (Cmp::Eq, o) => Truth::from_bool(o == Some(Ordering::Equal)),
