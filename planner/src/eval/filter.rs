@@ -126,15 +126,23 @@ impl Node {
         };
         match self {
             Self::IsNull { .. } => 0,
-            Self::Cmp { rhs: Rhs::Value(v), .. } | Self::Ne { rhs: Rhs::Value(v), .. } => scalar(v),
+            Self::Cmp {
+                rhs: Rhs::Value(v), ..
+            }
+            | Self::Ne {
+                rhs: Rhs::Value(v), ..
+            } => scalar(v),
             Self::Between { low, .. } => scalar(low),
             Self::Cmp { .. } | Self::Ne { .. } => 2,
             Self::In { .. } => 3,
             Self::Text { .. } | Self::Like { .. } => 4,
             Self::Not(inner) => inner.cost(),
-            Self::And(children) | Self::Or(children) => {
-                children.iter().map(Self::cost).max().unwrap_or(0).saturating_add(1)
-            }
+            Self::And(children) | Self::Or(children) => children
+                .iter()
+                .map(Self::cost)
+                .max()
+                .unwrap_or(0)
+                .saturating_add(1),
         }
     }
 }
