@@ -44,6 +44,16 @@ impl std::fmt::Debug for SqliteDriver {
     }
 }
 
+/// A streaming `find` between two rows: what the next row needs.
+struct Decoding {
+    /// Held until the stream ends (the pool's connection or the transaction's lock).
+    _conn: Handle,
+    rows: libsql::Rows,
+    columns: Vec<OutputColumn>,
+    /// Empty: [`SqlCompiler::decode_row`] reads only the dialect.
+    catalog: objectql_query_ast::Catalog,
+}
+
 /// A connection for one call: the transaction's, or one from the pool.
 enum Handle {
     Pooled(Conn),
@@ -162,7 +172,7 @@ impl SqliteDriver {
                     .await
                     .map(|n| affected += n)
             } else {
-                query(compiler, &conn, &st).await.map(|r| {
+                query(compiler, &conn, st).await.map(|r| {
                     affected += r.len() as u64;
                     rows.extend(r);
                 })
@@ -262,12 +272,12 @@ async fn execute(conn: &libsql::Connection, sql: &str, params: Vec<Value>) -> Re
 async fn query(
     compiler: &SqlCompiler<'_>,
     conn: &libsql::Connection,
-    st: &Statement,
+    st: Statement,
 ) -> Result<Vec<Record>> {
+    // The statement is consumed: its parameters move into libsql without a copy.
     let raw = st
         .params
-        .iter()
-        .cloned()
+        .into_iter()
         .map(to_raw)
         .collect::<Result<Vec<_>>>()?;
     tracing::trace!(sql = st.sql, "sqlite query");
@@ -377,36 +387,39 @@ impl Driver for SqliteDriver {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.select(query)?;
         let conn = self.handle(cx.tx).await?;
-        let raw = st
-            .params
-            .iter()
-            .cloned()
-            .map(to_raw)
-            .collect::<Result<Vec<_>>>()?;
-        tracing::trace!(sql = st.sql, "sqlite find");
+        let Statement {
+            sql,
+            params,
+            columns,
+        } = st;
+        let raw = params.into_iter().map(to_raw).collect::<Result<Vec<_>>>()?;
+        tracing::trace!(sql, "sqlite find");
         let rows = conn
-            .query(&st.sql, raw)
+            .query(&sql, raw)
             .await
             .map_err(|e| from_libsql(e, "running a query"))?;
         // The stream owns the connection (or the transaction's lock) until
-        // it is drained or dropped; rows are decoded as they arrive.
-        let catalog = cx.catalog.clone();
+        // it is drained or dropped; rows are decoded as they arrive. The
+        // output columns move from row to row with the state (never cloned),
+        // and decoding needs only the dialect, so the catalog is an empty one
+        // (no allocation) rather than a copy of the caller's.
         let dialect = self.dialect;
-        let columns = st.columns;
-        let stream = futures::stream::unfold(Some((conn, rows)), move |state| {
-            let catalog = catalog.clone();
-            let dialect = dialect;
-            let columns = columns.clone();
-            async move {
-                let (conn, mut rows) = state?;
-                match rows.next().await {
-                    Ok(Some(row)) => {
-                        let compiler = SqlCompiler::new(&dialect, &catalog);
-                        Some((decode(&compiler, &columns, &row), Some((conn, rows))))
-                    }
-                    Ok(None) => None,
-                    Err(e) => Some((Err(from_libsql(e, "reading rows")), None)),
+        let state = Decoding {
+            _conn: conn,
+            rows,
+            columns,
+            catalog: objectql_query_ast::Catalog::new(),
+        };
+        let stream = futures::stream::unfold(Some(state), move |state| async move {
+            let mut state = state?;
+            match state.rows.next().await {
+                Ok(Some(row)) => {
+                    let compiler = SqlCompiler::new(&dialect, &state.catalog);
+                    let record = decode(&compiler, &state.columns, &row);
+                    Some((record, Some(state)))
                 }
+                Ok(None) => None,
+                Err(e) => Some((Err(from_libsql(e, "reading rows")), None)),
             }
         });
         Ok(stream.boxed())
@@ -416,7 +429,7 @@ impl Driver for SqliteDriver {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.count(object, filter)?;
         let conn = self.handle(cx.tx).await?;
-        let rows = query(&compiler, &conn, &st).await?;
+        let rows = query(&compiler, &conn, st).await?;
         match rows.first().and_then(|r| r.get("count")) {
             Some(Value::Int(n)) => u64::try_from(*n)
                 .map_err(|_| Error::driver(DriverErrorKind::Decode, "negative count")),
@@ -437,7 +450,7 @@ impl Driver for SqliteDriver {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.distinct(object, field, filter)?;
         let conn = self.handle(cx.tx).await?;
-        let rows = query(&compiler, &conn, &st).await?;
+        let rows = query(&compiler, &conn, st).await?;
         Ok(rows
             .into_iter()
             .filter_map(|mut r| r.shift_remove(field))
