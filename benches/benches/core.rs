@@ -23,11 +23,11 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use objectql::{AggFunction, Engine, ObjectSchema, Query, Record, Value, field};
+use objectql_benches::{EPOCH_2024_MICROS, Lcg, runtime};
 use objectql_driver::Driver;
 use objectql_driver_memory::MemoryDriver;
 use objectql_query_ast::{Catalog, ResolveContext, validate_query};
 use serde_json::json;
-use tokio::runtime::Runtime;
 
 /// Rows in the `scan_1m` table.
 const ROWS: usize = 1_000_000;
@@ -37,19 +37,10 @@ const CATEGORIES: u64 = 20;
 const BATCH_ROWS: usize = 8192;
 /// Records per `insert_many` call while loading the memory driver.
 const INSERT_CHUNK: usize = 50_000;
-/// 2024-01-01T00:00:00Z in microseconds.
-const EPOCH_2024_MICROS: i64 = 1_704_067_200_000_000;
 
 // ---------------------------------------------------------------------------
 // Shared setup
 // ---------------------------------------------------------------------------
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The object both sides query: `item(id text, n integer, price float,
 /// category select, created datetime)`.
@@ -80,24 +71,6 @@ fn item_arrow_schema() -> SchemaRef {
             true,
         ),
     ]))
-}
-
-/// A deterministic pseudo-random sequence (PCG's LCG step, high bits out).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    /// Uniform-ish in `0..bound` (`bound` ≤ 2^31).
-    fn below(&mut self, bound: u32) -> u32 {
-        u32::try_from(self.next() % u64::from(bound)).unwrap()
-    }
 }
 
 /// The generated table, column by column.

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
 use objectql::{Engine, ObjectSchema, Query, Record, SqliteDriver, SqliteOptions, Value, field};
+use objectql_benches::{EPOCH_2024_MICROS, Lcg, runtime};
 use objectql_planner::sql::types::datetime_text;
 use objectql_planner::sql::{
     MySqlDialect, PostgresDialect, SqlCompiler, SqlDialect, SqliteDialect, Statement,
@@ -29,7 +30,6 @@ use objectql_planner::sql::{
 use objectql_query_ast::{Catalog, ResolveContext, validate_query};
 use rust_decimal::Decimal;
 use serde_json::json;
-use tokio::runtime::Runtime;
 
 /// Rows in the `sqlite_read` table.
 const READ_ROWS: usize = 10_000;
@@ -39,19 +39,10 @@ const INSERT_ROWS: usize = 100_000;
 const INSERT_BATCH: usize = 10_000;
 /// Distinct values of `category` (`c0` … `c19`).
 const CATEGORIES: u32 = 20;
-/// 2024-01-01T00:00:00Z in microseconds.
-const EPOCH_2024_MICROS: i64 = 1_704_067_200_000_000;
 
 // ---------------------------------------------------------------------------
 // Shared setup
 // ---------------------------------------------------------------------------
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// `item(id text pk, n integer, price currency(12,2), category text,
 /// created datetime)`. SQLite stores `price` as an INTEGER scaled by 100 and
@@ -75,24 +66,6 @@ fn item_catalog() -> Catalog {
         .insert(ObjectSchema::from_json(&item_schema_json()).unwrap())
         .unwrap();
     catalog
-}
-
-/// A deterministic pseudo-random sequence (PCG's LCG step, high bits out).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    /// Uniform-ish in `0..bound` (`bound` ≤ 2^31).
-    fn below(&mut self, bound: u32) -> u32 {
-        u32::try_from(self.next() % u64::from(bound)).unwrap()
-    }
 }
 
 /// One generated row, as plain Rust values (also what the raw side decodes

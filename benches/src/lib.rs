@@ -1,1 +1,42 @@
-//! Benchmarks live in `benches/`.
+//! Helpers shared by the benchmark targets in `benches/` (the benchmarks
+//! themselves live there).
+
+// Benchmark support, never shipped: a benchmark that cannot start a runtime stops.
+#![allow(clippy::missing_panics_doc, clippy::panic)]
+
+/// 2024-01-01T00:00:00Z in microseconds: the start of generated timestamps.
+pub const EPOCH_2024_MICROS: i64 = 1_704_067_200_000_000;
+
+/// A deterministic pseudo-random sequence (PCG's LCG step, high bits out), so
+/// every run and every target sees the same data.
+#[derive(Debug, Clone)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next value (31 significant bits).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    /// Uniform-ish in `0..bound`.
+    pub fn below(&mut self, bound: u32) -> u32 {
+        // `next() % bound` is below `bound`, so it fits.
+        u32::try_from(self.next() % u64::from(bound)).unwrap_or(0)
+    }
+}
+
+/// A current-thread tokio runtime: benchmarks measure single-threaded work.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    }
+}

@@ -45,6 +45,13 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The schema of the prepared query's object.
+    fn schema(&self) -> Result<&ObjectSchema> {
+        self.catalog
+            .get(self.query.object.as_deref().unwrap_or_default())
+            .ok_or_else(|| Error::internal("prepared query names an unknown object"))
+    }
+
     /// The plan to use when the driver refuses the pushed query's shape:
     /// the filter pushed, everything else local.
     fn fallback_plan(&self, schema: &ObjectSchema) -> Plan {
@@ -160,10 +167,7 @@ impl Session {
     /// compiler answers `Unsupported`), the query is planned again with only
     /// the filter pushed and the rest run locally.
     pub(crate) async fn run(&self, p: &Prepared) -> Result<Vec<Record>> {
-        let schema = p
-            .catalog
-            .get(p.query.object.as_deref().unwrap_or_default())
-            .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
+        let schema = p.schema()?;
         match self.run_plan(p, schema, &p.plan).await {
             Err(Error::Unsupported { .. }) if p.plan.residual.is_none() => {
                 let fallback = p.fallback_plan(schema);
@@ -176,17 +180,23 @@ impl Session {
         }
     }
 
+    /// The driver context of a prepared query: its catalog, and the
+    /// transaction it joins (if any).
+    fn cx<'p>(&self, p: &'p Prepared) -> Result<Cx<'p>> {
+        let (_, tx) = self.driver_for(p.schema()?)?;
+        Ok(Cx {
+            catalog: &p.catalog,
+            tx,
+        })
+    }
+
     async fn run_plan(
         &self,
         p: &Prepared,
         schema: &ObjectSchema,
         plan: &Plan,
     ) -> Result<Vec<Record>> {
-        let (_, tx) = self.driver_for(schema)?;
-        let cx = Cx {
-            catalog: &p.catalog,
-            tx,
-        };
+        let cx = self.cx(p)?;
         let rows: Vec<Record> = p.driver.find(cx, &plan.pushed).await?.try_collect().await?;
         match &plan.residual {
             None => Ok(rows),
@@ -226,16 +236,11 @@ impl Session {
     pub async fn find_stream(&self, query: &Query) -> Result<RowStream> {
         let p = self.prepare(query)?;
         if p.plan.residual.is_none() && p.query.expand.is_empty() {
-            let schema = p
-                .catalog
-                .get(p.query.object.as_deref().unwrap_or_default())
-                .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
-            let (_, tx) = self.driver_for(schema)?;
-            let cx = Cx {
-                catalog: &p.catalog,
-                tx,
-            };
-            return p.driver.find(cx, &p.plan.pushed).await;
+            match p.driver.find(self.cx(&p)?, &p.plan.pushed).await {
+                // The driver refused the shape: `find` runs it locally.
+                Err(Error::Unsupported { .. }) => {}
+                other => return other,
+            }
         }
         Ok(rows_to_stream(self.find(query).await?))
     }
@@ -250,17 +255,9 @@ impl Session {
             ));
         }
         let p = self.prepare(query)?;
-        let schema = p
-            .catalog
-            .get(p.query.object.as_deref().unwrap_or_default())
-            .ok_or_else(|| Error::internal("prepared query names an unknown object"))?;
-        let (_, tx) = self.driver_for(schema)?;
-        let cx = Cx {
-            catalog: &p.catalog,
-            tx,
-        };
+        let schema = p.schema()?;
         if p.plan.residual.is_none() {
-            match p.driver.find_arrow(cx, &p.plan.pushed).await {
+            match p.driver.find_arrow(self.cx(&p)?, &p.plan.pushed).await {
                 Err(Error::Unsupported { .. }) => {}
                 other => return other,
             }
@@ -295,14 +292,8 @@ impl Session {
         let p = self.prepare(&q)?;
         match &p.plan.residual {
             None => {
-                let schema = self.engine.schema(object)?;
-                let (_, tx) = self.driver_for(&schema)?;
-                let cx = Cx {
-                    catalog: &p.catalog,
-                    tx,
-                };
                 p.driver
-                    .count(cx, object, p.plan.pushed.filter.as_ref())
+                    .count(self.cx(&p)?, object, p.plan.pushed.filter.as_ref())
                     .await
             }
             Some(_) => Ok(self.run(&p).await?.len() as u64),
@@ -320,19 +311,12 @@ impl Session {
         q.filter = filter;
         let p = self.prepare(&q)?;
         if p.plan.residual.is_none() {
-            let schema = self.engine.schema(object)?;
-            let (_, tx) = self.driver_for(&schema)?;
-            let cx = Cx {
-                catalog: &p.catalog,
-                tx,
-            };
             p.driver
-                .distinct(cx, object, field, p.plan.pushed.filter.as_ref())
+                .distinct(self.cx(&p)?, object, field, p.plan.pushed.filter.as_ref())
                 .await
         } else {
             let rows = self.run(&p).await?;
-            let schema = self.engine.schema(object)?;
-            let columns = Columns::new(schema.fields.keys().cloned().collect());
+            let columns = pushed_columns(&p.catalog, p.schema()?, &p.plan.pushed)?;
             let dense = dense_rows(&columns, &rows);
             objectql_planner::eval::distinct_values(
                 &columns,
@@ -346,16 +330,17 @@ impl Session {
     /// Describes where each part of `query` runs.
     pub async fn explain(&self, query: &Query) -> Result<Vec<ExplainStep>> {
         let p = self.prepare(query)?;
-        let schema = self
-            .engine
-            .schema(p.query.object.as_deref().unwrap_or_default())?;
-        let (_, tx) = self.driver_for(&schema)?;
-        let cx = Cx {
-            catalog: &p.catalog,
-            tx,
+        let cx = self.cx(&p)?;
+        // Describe the plan `run` would use: the fallback when the driver
+        // refuses the pushed query's shape.
+        let (mut steps, plan) = match p.driver.explain(cx, &p.plan.pushed).await {
+            Err(Error::Unsupported { .. }) if p.plan.residual.is_none() => {
+                let fallback = p.fallback_plan(p.schema()?);
+                (p.driver.explain(cx, &fallback.pushed).await?, fallback)
+            }
+            other => (other?, p.plan.clone()),
         };
-        let mut steps = p.driver.explain(cx, &p.plan.pushed).await?;
-        steps.extend(p.plan.local_steps());
+        steps.extend(plan.local_steps());
         for (field, sub) in &p.query.expand {
             steps.push(ExplainStep {
                 location: "engine".into(),
@@ -454,14 +439,14 @@ impl Session {
         if p.plan.residual.is_none() {
             return Ok(p.plan.pushed.filter.unwrap_or_else(Filter::always));
         }
-        let schema = self.engine.schema(object)?;
+        let pk = p.schema()?.primary_key.clone();
         let ids: Vec<Value> = self
             .run(&p)
             .await?
             .into_iter()
-            .filter_map(|mut r| r.shift_remove(&schema.primary_key))
+            .filter_map(|mut r| r.shift_remove(&pk))
             .collect();
-        Ok(Filter::cond(schema.primary_key.clone(), Op::In(ids)))
+        Ok(Filter::cond(pk, Op::In(ids)))
     }
 
     /// Updates every record matching `filter`; returns how many.

@@ -297,3 +297,60 @@ fn explain_shows_the_sql_and_its_bound_parameters() {
         );
     });
 }
+
+#[test]
+fn a_refused_query_shape_runs_locally_on_every_entry_point() {
+    use futures::TryStreamExt;
+    rt().block_on(async {
+        let e = engine(
+            SqliteDriver::open(SqliteOptions::in_memory())
+                .await
+                .unwrap(),
+        )
+        .await;
+        let db = e.session(
+            objectql::ResolveContext::at(chrono::Utc::now()).with_timezone(chrono_tz::Asia::Tokyo),
+        );
+        db.insert_many(
+            "item",
+            vec![
+                // 23:30 UTC on the 1st is the 2nd in Tokyo.
+                record! {"name" => "a", "at" => "2026-03-01T23:30:00Z"},
+                record! {"name" => "b", "at" => "2026-03-02T01:00:00Z"},
+            ],
+        )
+        .await
+        .unwrap();
+        // SQLite cannot bucket in a timezone: its compiler refuses the shape.
+        let q = Query::new("item")
+            .group_by_date("at", objectql::DateGranularity::Day, "day")
+            .count_as("n");
+        let found = db.find(&q).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["day"], Value::from("2026-03-02"));
+        let streamed: Vec<_> = db
+            .find_stream(&q)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(streamed, found);
+        let batches: Vec<_> = db
+            .find_arrow(&q)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let rows: usize = batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
+        assert_eq!(rows, 1);
+        let steps = db.explain(&q).await.unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.location == "local" && s.operation == "aggregate"),
+            "{steps:?}"
+        );
+    });
+}

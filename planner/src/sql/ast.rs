@@ -320,3 +320,41 @@ pub(crate) fn select_item(expr: Expr, alias: Option<Ident>) -> SelectItem {
         None => SelectItem::UnnamedExpr(expr),
     }
 }
+
+/// `INSERT INTO table (columns) <source> [on conflict] [RETURNING …]`.
+pub(crate) fn insert_into(
+    table: ObjectName,
+    columns: Vec<ObjectName>,
+    source: Query,
+    on: Option<sqlparser::ast::OnInsert>,
+    returning: Option<Vec<SelectItem>>,
+) -> sqlparser::ast::Statement {
+    sqlparser::ast::Statement::Insert(sqlparser::ast::Insert {
+        insert_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        or: None,
+        ignore: false,
+        into: true,
+        table: sqlparser::ast::TableObject::TableName(table),
+        table_alias: None,
+        columns,
+        overwrite: false,
+        source: Some(Box::new(source)),
+        assignments: Vec::new(),
+        partitioned: None,
+        after_columns: Vec::new(),
+        has_table_keyword: false,
+        on,
+        returning,
+        output: None,
+        replace_into: false,
+        priority: None,
+        insert_alias: None,
+        settings: None,
+        format_clause: None,
+        multi_table_insert_type: None,
+        multi_table_into_clauses: Vec::new(),
+        multi_table_when_clauses: Vec::new(),
+        multi_table_else_clause: None,
+    })
+}

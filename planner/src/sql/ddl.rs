@@ -26,7 +26,7 @@ use sqlparser::ast::{
     TableConstraint, TableWithJoins, UniqueConstraint,
 };
 
-use super::ast::{binop, cast, lit, num, query, select, table};
+use super::ast::{binop, cast, insert_into, lit, num, query, select, table};
 use super::types::pow10;
 use super::{SqlCompiler, Statement};
 
@@ -484,34 +484,7 @@ fn sqlite_rebuild(
         None,
         None,
     );
-    let copy = SqlStatement::Insert(sqlparser::ast::Insert {
-        insert_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-        optimizer_hints: Vec::new(),
-        or: None,
-        ignore: false,
-        into: true,
-        table: sqlparser::ast::TableObject::TableName(obj(c.ident(&tmp))),
-        table_alias: None,
-        columns: cols,
-        overwrite: false,
-        source: Some(Box::new(source)),
-        assignments: Vec::new(),
-        partitioned: None,
-        after_columns: Vec::new(),
-        has_table_keyword: false,
-        on: None,
-        returning: None,
-        output: None,
-        replace_into: false,
-        priority: None,
-        insert_alias: None,
-        settings: None,
-        format_clause: None,
-        multi_table_insert_type: None,
-        multi_table_into_clauses: Vec::new(),
-        multi_table_when_clauses: Vec::new(),
-        multi_table_else_clause: None,
-    });
+    let copy = insert_into(obj(c.ident(&tmp)), cols, source, None, None);
     let mut out = vec![
         drop_named(c, &tmp),
         create_tmp,

@@ -10,12 +10,12 @@
 use objectql_driver::Conflict;
 use objectql_query_ast::{Error, Filter, ObjectSchema, Record, Result, StorageType, Value};
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, ConflictTarget, DoUpdate, Expr, FromTable, Ident, Insert,
-    ObjectName, OnConflict, OnConflictAction, OnInsert, Parens, SelectItem, SetExpr,
-    Statement as SqlStatement, TableObject, TableWithJoins, Values,
+    Assignment, AssignmentTarget, ConflictTarget, DoUpdate, Expr, FromTable, Ident, ObjectName,
+    OnConflict, OnConflictAction, OnInsert, Parens, SelectItem, SetExpr, Statement as SqlStatement,
+    TableWithJoins, Values,
 };
 
-use super::ast::{eq, func, query, select_item, table};
+use super::ast::{eq, func, insert_into, query, select_item, table};
 use super::dialect::UpsertStyle;
 use super::expr::{Col, FilterCx, Scope};
 use super::{Binder, OutputColumn, SqlCompiler, Statement};
@@ -147,37 +147,15 @@ pub(super) fn insert(
             None,
             None,
         );
-        let stmt = SqlStatement::Insert(Insert {
-            insert_token: token(),
-            optimizer_hints: Vec::new(),
-            or: None,
-            ignore: false,
-            into: true,
-            table: TableObject::TableName(ObjectName::from(vec![c.ident(schema.table())])),
-            table_alias: None,
-            columns: cols
-                .iter()
+        let stmt = insert_into(
+            ObjectName::from(vec![c.ident(schema.table())]),
+            cols.iter()
                 .map(|(_, col, _)| ObjectName::from(vec![c.ident(col)]))
                 .collect(),
-            overwrite: false,
-            source: Some(Box::new(source)),
-            assignments: Vec::new(),
-            partitioned: None,
-            after_columns: Vec::new(),
-            has_table_keyword: false,
+            source,
             on,
-            returning: ret,
-            output: None,
-            replace_into: false,
-            priority: None,
-            insert_alias: None,
-            settings: None,
-            format_clause: None,
-            multi_table_insert_type: None,
-            multi_table_into_clauses: Vec::new(),
-            multi_table_when_clauses: Vec::new(),
-            multi_table_else_clause: None,
-        });
+            ret,
+        );
         out.push(b.finish(stmt.to_string(), columns));
         start = end;
     }
