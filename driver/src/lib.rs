@@ -55,12 +55,29 @@ pub struct Cx<'a> {
     pub catalog: &'a Catalog,
     /// The transaction the call runs in, if any.
     pub tx: Option<TxId>,
+    /// How long the call may take. When it passes, a driver stops the work
+    /// on its server (PostgreSQL cancels the backend's query, MySQL kills
+    /// it) and the call fails with [`DriverErrorKind::Timeout`]; for a
+    /// streaming `find` the limit covers the whole stream. `None`: no limit
+    /// beyond the datasource's own. In-process drivers (memory, SQLite)
+    /// ignore it.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl<'a> Cx<'a> {
-    /// A context outside any transaction.
+    /// A context outside any transaction, without a time limit.
     pub fn new(catalog: &'a Catalog) -> Self {
-        Self { catalog, tx: None }
+        Self {
+            catalog,
+            tx: None,
+            timeout: None,
+        }
+    }
+
+    /// The same context with a time limit.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The schema of `object`, or a configuration error.

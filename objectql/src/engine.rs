@@ -53,6 +53,40 @@ impl DriverFactory for SqliteFactory {
     }
 }
 
+#[cfg(feature = "postgres")]
+struct PostgresFactory;
+
+#[cfg(feature = "postgres")]
+#[async_trait]
+impl DriverFactory for PostgresFactory {
+    fn schemes(&self) -> &[&'static str] {
+        &["postgres", "postgresql"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        Ok(Arc::new(
+            objectql_driver_postgres::PostgresDriver::connect(url).await?,
+        ))
+    }
+}
+
+#[cfg(feature = "mysql")]
+struct MySqlFactory;
+
+#[cfg(feature = "mysql")]
+#[async_trait]
+impl DriverFactory for MySqlFactory {
+    fn schemes(&self) -> &[&'static str] {
+        &["mysql", "mariadb"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        Ok(Arc::new(
+            objectql_driver_mysql::MySqlDriver::connect(url).await?,
+        ))
+    }
+}
+
 pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
@@ -100,6 +134,10 @@ impl Engine {
             Arc::new(MemoryFactory),
             #[cfg(feature = "sqlite")]
             Arc::new(SqliteFactory),
+            #[cfg(feature = "postgres")]
+            Arc::new(PostgresFactory),
+            #[cfg(feature = "mysql")]
+            Arc::new(MySqlFactory),
         ];
         Self {
             inner: Arc::new(Inner {

@@ -36,6 +36,8 @@
 //! ## Features
 //! - `memory` (default): the in-memory reference driver, `memory://`.
 //! - `sqlite` (default): the SQLite driver, `sqlite://path.db`, `sqlite::memory:`.
+//! - `postgres`: the PostgreSQL driver, `postgres://user@host:5432/db`.
+//! - `mysql`: the MySQL/MariaDB driver, `mysql://user@host:3306/db` (or `mariadb://`).
 
 mod engine;
 mod expand;
@@ -48,6 +50,10 @@ pub use objectql_driver::{
 };
 #[cfg(feature = "memory")]
 pub use objectql_driver_memory::{MemoryDriver, MemoryOptions};
+#[cfg(feature = "mysql")]
+pub use objectql_driver_mysql::{MySqlDriver, MySqlOptions};
+#[cfg(feature = "postgres")]
+pub use objectql_driver_postgres::{PostgresDriver, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use objectql_driver_sqlite::{SqliteDriver, SqliteOptions};
 pub use objectql_query_ast::{

@@ -1,6 +1,7 @@
 //! Sessions and transactions: every read and write goes through here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use objectql_driver::{
@@ -30,6 +31,7 @@ pub struct Session {
     engine: Engine,
     ctx: ResolveContext,
     tx: Option<TxBinding>,
+    timeout: Option<Duration>,
 }
 
 /// What a write needs: the catalog, the object's schema, its driver and the
@@ -70,7 +72,27 @@ impl Session {
             engine,
             ctx,
             tx: None,
+            timeout: None,
         }
+    }
+
+    /// This session with a time limit on every call it makes: when a call
+    /// takes longer, the driver stops the work on its server and the call
+    /// fails with a `Timeout` driver error (see [`Cx::timeout`]).
+    ///
+    /// ```
+    /// # let engine = objectql::Engine::new();
+    /// let db = engine.default_session().with_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = db;
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The time limit of this session's calls, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// The context tokens resolve against.
@@ -106,6 +128,7 @@ impl Session {
                 engine: self.engine.clone(),
                 ctx: self.ctx.clone(),
                 tx: None,
+                timeout: self.timeout,
             },
             _ => self.clone(),
         }
@@ -187,6 +210,7 @@ impl Session {
         Ok(Cx {
             catalog: &p.catalog,
             tx,
+            timeout: self.timeout,
         })
     }
 
@@ -388,6 +412,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 typed,
@@ -419,6 +444,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 &id,
@@ -459,6 +485,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 &filter,
@@ -513,6 +540,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 typed,
@@ -531,6 +559,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 &id,
@@ -547,6 +576,7 @@ impl Session {
                 Cx {
                     catalog: &catalog,
                     tx,
+                    timeout: self.timeout,
                 },
                 object,
                 &filter,

@@ -5,6 +5,13 @@
 //! cargo run -p objectql-conformance --features memory,sqlite -- matrix
 //! cargo run -p objectql-conformance --features memory -- list
 //! ```
+//!
+//! With the `postgres` feature the PostgreSQL driver joins the matrix; its
+//! server is `OBJECTQL_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), one schema per case.
+//! With `mysql`, the MySQL/MariaDB driver: `OBJECTQL_TEST_MYSQL_URL`
+//! (default `mysql://root@127.0.0.1:3306/test`), one database per case,
+//! named `{OBJECTQL_TEST_RUN_ID}_{case}`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,6 +53,132 @@ impl Harness for Sqlite {
     }
 }
 
+/// `"name"`, with `"` doubled inside.
+#[cfg(feature = "postgres")]
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(feature = "postgres")]
+struct Postgres(String);
+
+#[cfg(feature = "postgres")]
+impl Postgres {
+    fn from_env() -> Self {
+        Self(
+            std::env::var("OBJECTQL_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+        )
+    }
+
+    async fn admin(&self, sql: String) -> objectql::Result<()> {
+        use objectql_driver_postgres::sqlx;
+        let driver = objectql::PostgresDriver::connect(&self.0).await?;
+        let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(driver.pool())
+            .await
+            .map(drop)
+            .map_err(|e| objectql::Error::config(format!("preparing a test schema: {e}")));
+        objectql::Driver::close(&driver).await?;
+        outcome
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[async_trait]
+impl Harness for Postgres {
+    fn name(&self) -> String {
+        "postgres".into()
+    }
+    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
+        self.admin(format!("CREATE SCHEMA IF NOT EXISTS {}", quoted(namespace)))
+            .await?;
+        let mut options = objectql::PostgresOptions::from_url(&self.0)?;
+        options.schema = Some(namespace.to_owned());
+        options.max_connections = 2;
+        Ok(Arc::new(objectql::PostgresDriver::open(options).await?))
+    }
+    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
+        self.admin(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quoted(namespace)
+        ))
+        .await
+    }
+}
+
+#[cfg(feature = "mysql")]
+struct MySql {
+    url: String,
+    run: String,
+}
+
+#[cfg(feature = "mysql")]
+impl MySql {
+    fn from_env() -> Self {
+        let run = std::env::var("OBJECTQL_TEST_RUN_ID").unwrap_or_else(|_| {
+            let epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            format!("objectql_t_{}_{epoch}", std::process::id())
+        });
+        Self {
+            url: std::env::var("OBJECTQL_TEST_MYSQL_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
+            run,
+        }
+    }
+
+    /// The database of `namespace` (namespaces are ≤ 40 characters of
+    /// `[a-z0-9_]`; the run id keeps the name within MySQL's 64).
+    fn database(&self, namespace: &str) -> String {
+        let mut name = format!("{}_{namespace}", self.run);
+        name.truncate(64);
+        name
+    }
+
+    async fn admin(&self, sql: String) -> objectql::Result<()> {
+        use objectql_driver_mysql::sqlx;
+        let driver = objectql::MySqlDriver::connect(&self.url).await?;
+        let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(driver.pool())
+            .await
+            .map(drop)
+            .map_err(|e| objectql::Error::config(format!("preparing a test database: {e}")));
+        objectql::Driver::close(&driver).await?;
+        outcome
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[async_trait]
+impl Harness for MySql {
+    fn name(&self) -> String {
+        "mysql".into()
+    }
+    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
+        let db = self.database(namespace);
+        self.admin(format!(
+            "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            db.replace('`', "``")
+        ))
+        .await?;
+        let mut options = objectql::MySqlOptions::from_url(&self.url)?;
+        options.connect = options.connect.database(&db);
+        options.max_connections = 2;
+        Ok(Arc::new(objectql::MySqlDriver::open(options).await?))
+    }
+    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
+        let db = self.database(namespace);
+        self.admin(format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            db.replace('`', "``")
+        ))
+        .await
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "matrix".into());
@@ -69,6 +202,10 @@ async fn main() -> ExitCode {
                 Box::new(Memory),
                 #[cfg(feature = "sqlite")]
                 Box::new(Sqlite(scratch.clone())),
+                #[cfg(feature = "postgres")]
+                Box::new(Postgres::from_env()),
+                #[cfg(feature = "mysql")]
+                Box::new(MySql::from_env()),
             ];
             let mut results = Vec::new();
             let mut failed = false;

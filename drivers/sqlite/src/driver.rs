@@ -355,13 +355,12 @@ impl Driver for SqliteDriver {
         let json = serde_json::to_string(schema)
             .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
         let mut all = statements;
-        all.push(Statement {
-            sql: format!(
+        all.push(Statement::new(
+            format!(
                 "INSERT OR REPLACE INTO \"{SCHEMA_TABLE}\" (\"name\", \"schema\") VALUES (?, ?)"
             ),
-            params: vec![Value::String(schema.name.clone()), Value::String(json)],
-            columns: Vec::new(),
-        });
+            vec![Value::String(schema.name.clone()), Value::String(json)],
+        ));
         self.run_atomic(&compiler, None, all).await.map(drop)
     }
 
@@ -370,11 +369,10 @@ impl Driver for SqliteDriver {
         let compiler = SqlCompiler::new(&self.dialect, &catalog);
         let statements = vec![
             compiler.drop_table(object)?,
-            Statement {
-                sql: format!("DELETE FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
-                params: vec![Value::String(object.to_owned())],
-                columns: Vec::new(),
-            },
+            Statement::new(
+                format!("DELETE FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
+                vec![Value::String(object.to_owned())],
+            ),
         ];
         self.run_atomic(&compiler, None, statements).await.map(drop)
     }
@@ -391,6 +389,7 @@ impl Driver for SqliteDriver {
             sql,
             params,
             columns,
+            ..
         } = st;
         let raw = params.into_iter().map(to_raw).collect::<Result<Vec<_>>>()?;
         tracing::trace!(sql, "sqlite find");

@@ -15,15 +15,16 @@
 //! exactly are `Unsupported`.
 
 use objectql_query_ast::{
-    Error, Field, Filter, ObjectSchema, Op, Path, Record, Result, StorageType, coerce,
+    DeleteBehavior, Error, Field, Filter, ObjectSchema, Op, Path, Record, Result, StorageType,
+    coerce,
 };
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{
     AlterTable, AlterTableOperation, BinaryOperator, CheckConstraint, ColumnDef, ColumnOption,
-    ColumnOptionDef, CreateIndex, DataType, Expr, Ident, IndexColumn, IndexConstraint,
-    KeyOrIndexDisplay, NullsDistinctOption, ObjectName, ObjectType, OrderByExpr, OrderByOptions,
-    PrimaryKeyConstraint, RenameTableNameKind, SelectItem, SetExpr, Statement as SqlStatement,
-    TableConstraint, TableWithJoins, UniqueConstraint,
+    ColumnOptionDef, CreateIndex, DataType, Expr, ForeignKeyConstraint, Ident, IndexColumn,
+    IndexConstraint, KeyOrIndexDisplay, NullsDistinctOption, ObjectName, ObjectType, OrderByExpr,
+    OrderByOptions, PrimaryKeyConstraint, ReferentialAction, RenameTableNameKind, SelectItem,
+    SetExpr, Statement as SqlStatement, TableConstraint, TableWithJoins, UniqueConstraint,
 };
 
 use super::ast::{binop, cast, insert_into, lit, num, query, select, table};
@@ -31,11 +32,7 @@ use super::types::pow10;
 use super::{SqlCompiler, Statement};
 
 fn plain(sql: String) -> Statement {
-    Statement {
-        sql,
-        params: Vec::new(),
-        columns: Vec::new(),
-    }
+    Statement::new(sql, Vec::new())
 }
 
 fn obj(i: Ident) -> ObjectName {
@@ -118,10 +115,54 @@ fn is_key(schema: &ObjectSchema, name: &str, f: &Field) -> bool {
     *name == schema.primary_key
         || f.unique
         || f.index
+        // A foreign key is indexed (MySQL needs a key-sized type for it).
+        || enforced_reference(f).is_some()
         || schema
             .indexes
             .iter()
             .any(|i| i.fields.iter().any(|x| x == name))
+}
+
+/// `REFERENCES "table" ("pk") ON DELETE …` for a reference field with an
+/// explicit `deleteBehavior` (a reference without one is not enforced, as
+/// on every driver). The referenced object must be in the compiler's catalog.
+fn foreign_key(
+    c: &SqlCompiler<'_>,
+    schema: &ObjectSchema,
+    name: &str,
+    f: &Field,
+) -> Result<Option<ColumnOption>> {
+    let (Some(target), Some(behavior)) = (&f.reference, f.delete_behavior) else {
+        return Ok(None);
+    };
+    let referenced = if *target == schema.name {
+        schema
+    } else {
+        c.catalog.get(target).ok_or_else(|| {
+            Error::config(format!(
+                "field `{name}` of `{}` references `{target}`, which is not registered (register it first)",
+                schema.name
+            ))
+        })?
+    };
+    let pk = referenced
+        .primary_key_field()
+        .ok_or_else(|| Error::config(format!("`{target}` has no primary key field")))?;
+    Ok(Some(ColumnOption::ForeignKey(ForeignKeyConstraint {
+        name: None,
+        index_name: None,
+        columns: Vec::new(),
+        foreign_table: obj(c.ident(referenced.table())),
+        referred_columns: vec![c.ident(pk.column())],
+        on_delete: Some(match behavior {
+            DeleteBehavior::SetNull => ReferentialAction::SetNull,
+            DeleteBehavior::Cascade => ReferentialAction::Cascade,
+            DeleteBehavior::Restrict => ReferentialAction::Restrict,
+        }),
+        on_update: None,
+        match_kind: None,
+        characteristics: None,
+    })))
 }
 
 fn column_def(
@@ -163,6 +204,9 @@ fn column_def(
         }
     } else if f.required {
         options.push(option(ColumnOption::NotNull));
+    }
+    if let Some(fk) = foreign_key(c, schema, name, f)? {
+        options.push(option(fk));
     }
     if let Some(check) = d.column_check(Expr::Identifier(c.ident(f.column())), st) {
         options.push(option(ColumnOption::Check(CheckConstraint {
@@ -395,7 +439,8 @@ fn migrate_columns(
                     && o.required == f.required
                     && o.unique == f.unique
                     && o.column() == f.column()
-                    && o.max_length == f.max_length;
+                    && o.max_length == f.max_length
+                    && enforced_reference(o) == enforced_reference(f);
                 rebuild |= !same;
             }
         }
@@ -427,6 +472,11 @@ fn migrate_columns(
         return Err(c.unsupported("changing a column's type or constraints in a migration"));
     }
     sqlite_rebuild(c, old, new)
+}
+
+/// The reference a column's foreign key enforces, if any.
+fn enforced_reference(f: &Field) -> Option<(DeleteBehavior, Option<&str>)> {
+    f.delete_behavior.map(|b| (b, f.reference.as_deref()))
 }
 
 /// The SQLite table rebuild.

@@ -355,6 +355,35 @@ impl SqlDialect for PostgresDialect {
     fn text_order_key(&self, e: Expr) -> Expr {
         collate(e, Ident::with_quote('"', "C"))
     }
+    fn in_array(
+        &self,
+        x: Expr,
+        values: Vec<Value>,
+        st: StorageType,
+        negated: bool,
+        b: &mut Binder<'_>,
+    ) -> Option<Expr> {
+        // text[] and int8[] parameters; other types keep the IN list.
+        if !matches!(st, StorageType::Text | StorageType::Integer) {
+            return None;
+        }
+        let right = Box::new(b.bind(Value::Array(values)));
+        let left = Box::new(x);
+        Some(if negated {
+            Expr::AllOp {
+                left,
+                compare_op: BinaryOperator::NotEq,
+                right,
+            }
+        } else {
+            Expr::AnyOp {
+                left,
+                compare_op: BinaryOperator::Eq,
+                right,
+                is_some: false,
+            }
+        })
+    }
     fn aggregate_name(&self, f: AggFunction, st: StorageType) -> &'static str {
         match (f, st) {
             (AggFunction::Min, StorageType::Boolean) => "bool_and",
@@ -454,6 +483,42 @@ pub struct MySqlDialect {
 
 const BIN_COLLATION: &str = "utf8mb4_bin";
 
+impl MySqlDialect {
+    /// The server's binary NO PAD utf8mb4 collation (code point order,
+    /// trailing spaces significant), if it has one: MariaDB ≥ 10.2
+    /// `utf8mb4_nopad_bin`, MySQL ≥ 8.0 `utf8mb4_0900_bin`. Text columns
+    /// are created with it (so unique keys, `=`, `IN`, `ORDER BY`, `GROUP
+    /// BY` are exact and use indexes), and the driver sets it as the
+    /// connection collation (so parameters and computed text agree).
+    pub fn exact_collation(&self) -> Option<&'static str> {
+        let has = if self.mariadb {
+            self.version >= (10, 2, 0)
+        } else {
+            self.version >= (8, 0, 0)
+        };
+        match (has, self.mariadb) {
+            (false, _) => None,
+            (true, true) => Some("utf8mb4_nopad_bin"),
+            (true, false) => Some("utf8mb4_0900_bin"),
+        }
+    }
+
+    /// The collation text columns are created with.
+    pub fn text_collation(&self) -> &'static str {
+        self.exact_collation().unwrap_or(BIN_COLLATION)
+    }
+
+    /// A binary comparison key, needed only without a NO PAD binary collation.
+    fn binary_key(&self, e: Expr) -> Expr {
+        if self.exact_collation().is_some() {
+            e
+        } else {
+            // utf8mb4_bin is PAD SPACE: only a binary comparison keeps trailing spaces.
+            cast(e, DataType::Binary(None))
+        }
+    }
+}
+
 impl SqlDialect for MySqlDialect {
     fn name(&self) -> &str {
         if self.mariadb { "mariadb" } else { "mysql" }
@@ -476,6 +541,10 @@ impl SqlDialect for MySqlDialect {
     fn upsert_returning(&self) -> bool {
         false
     }
+    fn update_returning(&self) -> bool {
+        // MariaDB has INSERT/DELETE … RETURNING, not UPDATE … RETURNING.
+        false
+    }
     fn right_full_joins(&self) -> (bool, bool) {
         (true, false)
     }
@@ -496,11 +565,10 @@ impl SqlDialect for MySqlDialect {
         not(binop(a, BinaryOperator::Spaceship, b))
     }
     fn text_eq_key(&self, e: Expr) -> Expr {
-        // utf8mb4_bin is PAD SPACE: only a binary comparison keeps trailing spaces.
-        cast(e, DataType::Binary(None))
+        self.binary_key(e)
     }
     fn text_order_key(&self, e: Expr) -> Expr {
-        cast(e, DataType::Binary(None))
+        self.binary_key(e)
     }
     fn classify_text(&self, op: TextOp) -> Pushdown {
         match op {
@@ -605,7 +673,7 @@ impl SqlDialect for MySqlDialect {
         if st == StorageType::Text {
             vec![
                 ColumnOption::CharacterSet(name("utf8mb4")),
-                ColumnOption::Collation(name(BIN_COLLATION)),
+                ColumnOption::Collation(name(self.text_collation())),
             ]
         } else {
             Vec::new()

@@ -314,14 +314,21 @@ impl FilterCx<'_, '_> {
                 if items.is_empty() {
                     return Ok(boolean(negated));
                 }
-                let list = items
-                    .into_iter()
-                    .map(|v| self.b.bind_typed(v, st))
+                let encoded = items
+                    .iter()
+                    .map(|v| self.d.encode(v, st))
                     .collect::<Result<Vec<_>>>()?;
-                let e = Expr::InList {
-                    expr: Box::new(paren(self.key_eq(&col))),
-                    list,
-                    negated,
+                let key = paren(self.key_eq(&col));
+                let e = match self.d.in_array(key.clone(), encoded, st, negated, self.b) {
+                    Some(e) => e,
+                    None => Expr::InList {
+                        expr: Box::new(key),
+                        list: items
+                            .into_iter()
+                            .map(|v| self.b.bind_typed(v, st))
+                            .collect::<Result<Vec<_>>>()?,
+                        negated,
+                    },
                 };
                 if negated {
                     or_any(vec![e, is_null(col.expr.clone())])

@@ -67,8 +67,27 @@ pub struct Statement {
     pub sql: String,
     /// The bound values, in placeholder order.
     pub params: Vec<Value>,
+    /// The storage type of the column each bound value stands for, in
+    /// placeholder order (`None`: a value with no column, e.g. a LIKE
+    /// pattern or a LIMIT). Clients that type their parameters (PostgreSQL)
+    /// need it to bind a NULL with the column's type.
+    pub param_types: Vec<Option<StorageType>>,
     /// The output columns (empty when the statement returns no rows).
     pub columns: Vec<OutputColumn>,
+}
+
+impl Statement {
+    /// A statement written by hand (driver bookkeeping, DDL): `params` bind
+    /// values that stand for no column, and it returns no rows.
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
+        let param_types = vec![None; params.len()];
+        Self {
+            sql: sql.into(),
+            params,
+            param_types,
+            columns: Vec::new(),
+        }
+    }
 }
 
 /// One output column of a statement.
@@ -85,6 +104,7 @@ pub struct OutputColumn {
 pub struct Binder<'d> {
     dialect: &'d dyn SqlDialect,
     values: Vec<Value>,
+    types: Vec<Option<StorageType>>,
 }
 
 impl<'d> Binder<'d> {
@@ -93,19 +113,25 @@ impl<'d> Binder<'d> {
         Self {
             dialect,
             values: Vec::new(),
+            types: Vec::new(),
         }
     }
 
     /// Binds an already-encoded value; returns its placeholder.
     pub fn bind(&mut self, v: Value) -> Expr {
         self.values.push(v);
+        self.types.push(None);
         ast::placeholder(self.dialect.placeholder(self.values.len()))
     }
 
     /// Encodes `v` for a column of `st`, binds it, and returns its placeholder.
     pub fn bind_typed(&mut self, v: &Value, st: StorageType) -> Result<Expr> {
         let e = self.dialect.encode(v, st)?;
-        Ok(self.bind(e))
+        self.values.push(e);
+        self.types.push(Some(st));
+        Ok(ast::placeholder(
+            self.dialect.placeholder(self.values.len()),
+        ))
     }
 
     /// How many values are bound.
@@ -122,6 +148,7 @@ impl<'d> Binder<'d> {
         Statement {
             sql,
             params: self.values,
+            param_types: self.types,
             columns,
         }
     }
@@ -159,6 +186,10 @@ pub trait SqlDialect: Send + Sync + Debug {
     }
     /// `RETURNING` works on upserts too.
     fn upsert_returning(&self) -> bool {
+        self.returning()
+    }
+    /// `RETURNING` works on `UPDATE` too.
+    fn update_returning(&self) -> bool {
         self.returning()
     }
     /// (`RIGHT JOIN`, `FULL JOIN`) are available.
@@ -231,6 +262,22 @@ pub trait SqlDialect: Send + Sync + Debug {
             pattern,
             b,
         ))
+    }
+    /// `x IN (list)` as one array parameter (`x = ANY($1)`, or
+    /// `x <> ALL($1)` when `negated`), for a column of `st`; `None`: an IN
+    /// list of one placeholder per value. `values` are non-NULL and encoded.
+    /// One parameter keeps the SQL text the same for every list length (so
+    /// prepared statements are reused) and lifts the bind limit.
+    fn in_array(
+        &self,
+        x: Expr,
+        values: Vec<Value>,
+        st: StorageType,
+        negated: bool,
+        b: &mut Binder<'_>,
+    ) -> Option<Expr> {
+        let _ = (x, values, st, negated, b);
+        None
     }
     /// The date bucket label of `x` (a date or datetime column).
     fn date_bucket(

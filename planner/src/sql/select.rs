@@ -16,7 +16,7 @@ use objectql_query_ast::{
 };
 use sqlparser::ast::{
     BinaryOperator, Expr, Join, JoinConstraint, JoinOperator, OrderByExpr, SelectItem, SetExpr,
-    TableWithJoins,
+    SetOperator, SetQuantifier, TableWithJoins,
 };
 
 use super::ast::{
@@ -29,6 +29,8 @@ use super::types::pow10;
 use super::{Binder, OutputColumn, SqlCompiler, Statement};
 
 const DERIVED: &str = "q";
+/// The derived table of an emulated full join.
+const FULL_JOIN: &str = "fj";
 
 /// The FROM clause and the columns it makes visible, before any binding.
 struct Source {
@@ -36,6 +38,22 @@ struct Source {
     scope: Scope,
     /// `(alias, join type, on)` compiled after the projection.
     joins: Vec<(String, JoinType, Filter, String)>,
+    /// A full join the dialect lacks, emulated by a derived table.
+    full_join: Option<FullJoin>,
+}
+
+/// `base … FULL JOIN j ON c …` for dialects without full joins, as a
+/// derived table whose columns are named by their scope keys:
+/// `(SELECT … FROM base … LEFT JOIN j ON c …) UNION ALL (SELECT … FROM base
+/// … RIGHT JOIN j ON c … WHERE base.pk IS NULL)` — every row of the left
+/// join, plus the rows of `j` that matched nothing. Exact when the other
+/// joins are inner or left joins (so `base.pk` is NULL only where the
+/// right side matched nothing).
+struct FullJoin {
+    /// The columns of the base table and its joins, qualified.
+    inner: Scope,
+    /// The base table's primary key column, qualified.
+    base_key: Expr,
 }
 
 fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
@@ -84,7 +102,6 @@ fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
         }
         match j.join_type {
             JoinType::Right if !right_ok => return Err(c.unsupported("right joins")),
-            JoinType::Full if !full_ok => return Err(c.unsupported("full joins")),
             _ => {}
         }
         add(&mut scope, Some(&j.alias), &c.ident(&j.alias), js)?;
@@ -95,6 +112,32 @@ fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
             js.table().to_owned(),
         ));
     }
+    let mut full_join = None;
+    if !full_ok && q.joins.iter().any(|j| j.join_type == JoinType::Full) {
+        if !right_ok {
+            // The emulation needs a right join.
+            return Err(c.unsupported("full joins"));
+        }
+        let plain = |t: JoinType| matches!(t, JoinType::Inner | JoinType::Left);
+        if q.joins.iter().filter(|j| !plain(j.join_type)).count() > 1 {
+            return Err(c.unsupported("a full join with another full or right join"));
+        }
+        let key = scope.get(&schema.primary_key)?.expr.clone();
+        let outer = Scope {
+            cols: scope
+                .cols
+                .iter()
+                .map(|(k, col)| {
+                    let expr = Expr::Identifier(c.ident(k));
+                    (k.clone(), Col { expr, st: col.st })
+                })
+                .collect(),
+        };
+        full_join = Some(FullJoin {
+            inner: std::mem::replace(&mut scope, outer),
+            base_key: key,
+        });
+    }
     Ok(Source {
         from: TableWithJoins {
             relation: table(base, None),
@@ -102,31 +145,82 @@ fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
         },
         scope,
         joins,
+        full_join,
     })
 }
 
-/// Compiles the join conditions (binding their values) into `src.from`.
-fn bind_joins(c: &SqlCompiler<'_>, src: &mut Source, b: &mut Binder<'_>) -> Result<()> {
-    for (alias, jt, on, tbl) in std::mem::take(&mut src.joins) {
+/// Compiles the join conditions (binding their values) into `from`;
+/// `full_as`: how a full join is written (itself, or the left or right
+/// join of its emulation).
+fn join_into(
+    c: &SqlCompiler<'_>,
+    from: &mut TableWithJoins,
+    joins: &[(String, JoinType, Filter, String)],
+    scope: &Scope,
+    full_as: JoinType,
+    b: &mut Binder<'_>,
+) -> Result<()> {
+    for (alias, jt, on, tbl) in joins {
         let on = FilterCx {
             d: c.dialect,
-            scope: &src.scope,
+            scope,
             b,
         }
-        .filter(&on, false)?;
+        .filter(on, false)?;
         let constraint = JoinConstraint::On(on);
+        let jt = if *jt == JoinType::Full { full_as } else { *jt };
         let join_operator = match jt {
             JoinType::Inner => JoinOperator::Inner(constraint),
             JoinType::Left => JoinOperator::LeftOuter(constraint),
             JoinType::Right => JoinOperator::RightOuter(constraint),
             JoinType::Full => JoinOperator::FullOuter(constraint),
         };
-        src.from.joins.push(Join {
-            relation: table(c.ident(&tbl), Some(c.ident(&alias))),
+        from.joins.push(Join {
+            relation: table(c.ident(tbl), Some(c.ident(alias))),
             global: false,
             join_operator,
         });
     }
+    Ok(())
+}
+
+/// Compiles the joins (binding their values) into `src.from`.
+fn bind_joins(c: &SqlCompiler<'_>, src: &mut Source, b: &mut Binder<'_>) -> Result<()> {
+    let joins = std::mem::take(&mut src.joins);
+    let Some(fj) = src.full_join.take() else {
+        return join_into(c, &mut src.from, &joins, &src.scope, JoinType::Full, b);
+    };
+    // The emulation (see `FullJoin`); placeholders in text order: left part, right part.
+    let items: Vec<SelectItem> = fj
+        .inner
+        .cols
+        .iter()
+        .map(|(k, col)| select_item(col.expr.clone(), Some(c.ident(k))))
+        .collect();
+    let part = |side: JoinType, b: &mut Binder<'_>| -> Result<SetExpr> {
+        let mut from = src.from.clone();
+        join_into(c, &mut from, &joins, &fj.inner, side, b)?;
+        let selection = (side == JoinType::Right).then(|| is_null(fj.base_key.clone()));
+        Ok(SetExpr::Select(Box::new(select_node(
+            items.clone(),
+            vec![from],
+            selection,
+            Vec::new(),
+            false,
+        ))))
+    };
+    let left = part(JoinType::Left, b)?;
+    let right = part(JoinType::Right, b)?;
+    let union = SetExpr::SetOperation {
+        left: Box::new(left),
+        op: SetOperator::Union,
+        set_quantifier: SetQuantifier::All,
+        right: Box::new(right),
+    };
+    src.from = TableWithJoins {
+        relation: derived(query(union, Vec::new(), None, None), c.ident(FULL_JOIN)),
+        joins: Vec::new(),
+    };
     Ok(())
 }
 

@@ -266,7 +266,7 @@ fn update(
     let mut b = Binder::new(c.dialect);
     let assignments = assignments(c, schema, patch, &mut b)?;
     let selection = condition(c, schema, filter, &mut b)?;
-    let (ret, columns) = if with_returning && c.dialect.returning() {
+    let (ret, columns) = if with_returning && c.dialect.update_returning() {
         let (i, cols) = returning(c, schema)?;
         (Some(i), cols)
     } else {

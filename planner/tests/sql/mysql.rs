@@ -58,3 +58,78 @@ fn mysql_text_group_keys_decode_from_bytes() {
         .unwrap();
     assert_eq!(r.get("title"), Some(&Value::String("a ".into())));
 }
+
+#[test]
+fn servers_without_a_nopad_binary_collation_compare_text_as_binary() {
+    // MySQL 5.7 and MariaDB < 10.2 only have the PAD SPACE utf8mb4_bin.
+    for old in [
+        MySqlDialect {
+            mariadb: false,
+            version: (5, 7, 44),
+        },
+        MySqlDialect {
+            mariadb: true,
+            version: (10, 1, 48),
+        },
+    ] {
+        assert_eq!(old.exact_collation(), None);
+        let out = sel(
+            &old,
+            json!({"object": "task", "fields": ["id"], "where": {"title": "a "}, "orderBy": [{"field": "title"}]}),
+        );
+        assert!(
+            out.contains("WHERE CAST(`title` AS BINARY) = ?")
+                && out.contains("CAST(`title` AS BINARY) ASC"),
+            "{out}"
+        );
+        let cat = catalog();
+        let ddl = SqlCompiler::new(&old, &cat)
+            .create_table(cat.get("user").unwrap())
+            .unwrap();
+        assert!(ddl[0].sql.contains("COLLATE utf8mb4_bin"), "{}", ddl[0].sql);
+    }
+    assert_eq!(D.exact_collation(), Some("utf8mb4_0900_bin"));
+    assert_eq!(MARIADB.exact_collation(), Some("utf8mb4_nopad_bin"));
+}
+
+#[test]
+fn mariadb_updates_have_no_returning() {
+    // MariaDB has INSERT … RETURNING but not UPDATE … RETURNING.
+    let cat = catalog();
+    let c = SqlCompiler::new(&MARIADB, &cat);
+    let mut patch = Record::new();
+    patch.insert("title".into(), Value::String("t".into()));
+    let st = c
+        .update_by_id("task", &Value::String("r1".into()), &patch)
+        .unwrap();
+    assert!(!st.sql.contains("RETURNING"), "{}", st.sql);
+    assert!(st.columns.is_empty());
+}
+
+#[test]
+fn full_join_emulation_binds_in_text_order() {
+    // Both halves of the union compile the join condition: its value is
+    // bound twice, before the outer WHERE and LIMIT.
+    let out = sel(
+        &MARIADB,
+        json!({"object": "task", "fields": ["id", "u.name"],
+               "joins": [{"type": "full", "object": "user", "alias": "u",
+                          "on": {"$and": [{"owner": {"$eq": {"$field": "u.id"}}}, {"u.name": {"$ne": "x"}}]}}],
+               "where": {"n": {"$gt": 3}}, "limit": 5}),
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn full_join_after_a_right_join_is_refused() {
+    let out = sel(
+        &D,
+        json!({"object": "task", "fields": ["id"],
+               "joins": [{"type": "right", "object": "user", "alias": "u", "on": {"owner": {"$eq": {"$field": "u.id"}}}},
+                         {"type": "full", "object": "user", "alias": "v", "on": {"owner": {"$eq": {"$field": "v.id"}}}}]}),
+    );
+    assert!(
+        out.starts_with("error:") && out.contains("full join"),
+        "{out}"
+    );
+}

@@ -1,0 +1,393 @@
+//! Fault tests against a real MySQL/MariaDB server: connections killed
+//! mid-stream, caller timeouts, pool exhaustion, transactions broken off,
+//! and awkward values and names.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    missing_docs
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{admin, database_name, drop_database, options_in, quoted};
+use futures::StreamExt;
+use objectql::{DriverErrorKind, Field, IsolationLevel, ObjectSchema, Query, Value, field, record};
+use objectql_driver_mysql::{MySqlDriver, MySqlOptions};
+
+fn fresh_namespace(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("f_{tag}_{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An engine whose default datasource is a driver over a fresh database.
+async fn engine_in(ns: &str, options: impl FnOnce(&mut MySqlOptions)) -> objectql::Engine {
+    let mut o = options_in(ns, 4).await;
+    options(&mut o);
+    let engine = objectql::Engine::new();
+    engine
+        .add_driver("default", Arc::new(MySqlDriver::open(o).await.unwrap()))
+        .unwrap();
+    engine
+}
+
+/// The ids of the connections to `ns`'s database, other than the asking
+/// one, that run a statement (`busy`: `Query`, `Execute`, …) or are idle
+/// (`Sleep`).
+async fn connections(admin: &mut sqlx::MySqlConnection, ns: &str, busy: bool) -> Vec<u64> {
+    sqlx::query_scalar(
+        "SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST \
+         WHERE DB = ? AND (COMMAND = 'Sleep') <> ? AND ID <> CONNECTION_ID()",
+    )
+    .bind(database_name(ns))
+    .bind(busy)
+    .fetch_all(admin)
+    .await
+    .unwrap()
+}
+
+async fn kill(admin: &mut sqlx::MySqlConnection, id: u64) {
+    // KILL takes no placeholder; the id is a number the server gave us.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// `big`: `n` integer, `pad` text; filled server-side with `rows` rows (≤ 10^6).
+async fn big_table(engine: &objectql::Engine, ns: &str, rows: u32) {
+    engine
+        .register(
+            ObjectSchema::new("big")
+                .field(Field::new("n", "integer"))
+                .field(Field::new("pad", "text")),
+        )
+        .await
+        .unwrap();
+    let db = quoted(&database_name(ns));
+    let mut admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {db}.`digits` (`d` INT); \
+         INSERT INTO {db}.`digits` VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {db}.`big` (`id`, `n`, `pad`) \
+         SELECT CAST(n AS CHAR), n, REPEAT('x', 100) FROM ( \
+           SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS n \
+           FROM {db}.`digits` a, {db}.`digits` b, {db}.`digits` c, \
+                {db}.`digits` e, {db}.`digits` f, {db}.`digits` g) AS s \
+         WHERE n < ?"
+    )))
+    .bind(rows)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_killed_mid_stream_is_a_typed_error_and_the_pool_recovers() {
+    let ns = fresh_namespace("kill");
+    let engine = engine_in(&ns, |_| {}).await;
+    big_table(&engine, &ns, 200_000).await;
+    let db = engine.default_session();
+    let mut stream = db.find_stream(&Query::new("big")).await.unwrap();
+    assert!(
+        stream.next().await.unwrap().is_ok(),
+        "the first row arrives"
+    );
+
+    let mut admin = admin().await;
+    let ids = connections(&mut admin, &ns, true).await;
+    assert_eq!(ids.len(), 1, "exactly the streaming connection: {ids:?}");
+    kill(&mut admin, ids[0]).await;
+
+    let mut rows = 1_u64;
+    let error = loop {
+        match stream.next().await {
+            Some(Ok(_)) => rows += 1,
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended cleanly after {rows} rows of 200,000"),
+        }
+    };
+    assert!(rows < 200_000);
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::ConnectionLost),
+        "{error}"
+    );
+    drop(stream);
+    assert_eq!(db.count("big", None).await.unwrap(), 200_000);
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}
+
+#[tokio::test]
+async fn a_caller_timeout_stops_the_query_on_the_server_within_a_second() {
+    let ns = fresh_namespace("timeout");
+    let engine = engine_in(&ns, |_| {}).await;
+    big_table(&engine, &ns, 10).await;
+
+    // Another session holds a lock the statements must wait for.
+    let mut locker = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLES {}.`big` WRITE",
+        quoted(&database_name(&ns))
+    )))
+    .execute(&mut locker)
+    .await
+    .unwrap();
+
+    let db = engine
+        .default_session()
+        .with_timeout(Duration::from_millis(300));
+    for (what, outcome) in [
+        ("find", db.find(&Query::new("big")).await.map(drop)),
+        ("count", db.count("big", None).await.map(drop)),
+        (
+            "update",
+            db.update_many("big", field("n").eq(1), record! {"pad" => "y"})
+                .await
+                .map(drop),
+        ),
+    ] {
+        let error = outcome.expect_err(what);
+        assert_eq!(
+            error.driver_kind(),
+            Some(DriverErrorKind::Timeout),
+            "{what}: {error}"
+        );
+        let mut watcher = admin().await;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let running = connections(&mut watcher, &ns, true).await;
+            if running.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: connections {running:?} still run a statement a second after the timeout"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut stream = db.find_stream(&Query::new("big")).await.unwrap();
+    let error = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::Timeout),
+        "{error}"
+    );
+    drop(stream);
+
+    sqlx::raw_sql("UNLOCK TABLES")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    assert_eq!(db.count("big", None).await.unwrap(), 10);
+    assert_eq!(
+        engine.default_session().count("big", None).await.unwrap(),
+        10
+    );
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_waits_boundedly_then_fails_without_leaking_a_slot() {
+    let ns = fresh_namespace("pool");
+    let engine = engine_in(&ns, |o| {
+        o.max_connections = 1;
+        o.acquire_timeout = Duration::from_millis(300);
+    })
+    .await;
+    big_table(&engine, &ns, 3).await;
+    let db = engine.default_session();
+    let tx = db
+        .begin("default", IsolationLevel::ReadCommitted)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let error = db.count("big", None).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::PoolTimeout),
+        "{error}"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    let driver = engine.datasource("default").unwrap();
+    assert_eq!(driver.pool_stats().waiting, 0, "the waiter is gone");
+
+    assert_eq!(tx.count("big", None).await.unwrap(), 3);
+    tx.rollback().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(db.count("big", None).await.unwrap(), 3);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let stats = driver.pool_stats();
+        if (stats.total, stats.active, stats.waiting) == (1, 0, 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a slot leaked: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}
+
+#[tokio::test]
+async fn a_transaction_broken_off_half_way_leaves_no_partial_writes() {
+    let ns = fresh_namespace("broken");
+    let engine = engine_in(&ns, |o| o.max_connections = 1).await;
+    big_table(&engine, &ns, 0).await;
+    let db = engine.default_session();
+
+    // Killed between writes: the transaction's connection is the pool's only one.
+    let tx = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    for i in 0..50 {
+        tx.insert("big", record! {"id" => format!("k{i}"), "n" => i})
+            .await
+            .unwrap();
+    }
+    let mut admin = admin().await;
+    let ids = connections(&mut admin, &ns, false).await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    kill(&mut admin, ids[0]).await;
+    let error = tx
+        .insert("big", record! {"id" => "late", "n" => 99})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::ConnectionLost),
+        "{error}"
+    );
+    assert!(
+        tx.commit().await.is_err(),
+        "a broken transaction cannot commit"
+    );
+    assert_eq!(db.count("big", None).await.unwrap(), 0);
+
+    // Dropped without commit.
+    {
+        let tx = db
+            .begin("default", IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        tx.insert_many(
+            "big",
+            (0..20)
+                .map(|i| record! {"id" => format!("d{i}"), "n" => i})
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(db.count("big", None).await.unwrap(), 0);
+
+    // A failed statement inside a bulk insert: none of its rows land.
+    let mut rows: Vec<_> = (0..10)
+        .map(|i| record! {"id" => format!("b{i}"), "n" => i})
+        .collect();
+    rows.push(record! {"id" => "b3", "n" => 3});
+    let error = db.insert_many("big", rows).await.unwrap_err();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::UniqueViolation),
+        "{error}"
+    );
+    assert_eq!(db.count("big", None).await.unwrap(), 0);
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}
+
+#[tokio::test]
+async fn awkward_values_and_names_round_trip_byte_identical() {
+    let ns = fresh_namespace("awkward");
+    let engine = engine_in(&ns, |_| {}).await;
+    let object = "odd `object` \"name\"; DROP TABLE x --";
+    let text_field = "a `quoted` column's name";
+    engine
+        .register(
+            ObjectSchema::new(object)
+                .field(Field::new(text_field, "text"))
+                .field(Field::new("bytes", "binary"))
+                .field(Field::new("doc", "json")),
+        )
+        .await
+        .unwrap();
+    let texts = [
+        "it's",
+        "\"double\"",
+        "back\\slash \\\\ \\n",
+        "%_ like metacharacters !\\",
+        "'); DROP TABLE big; --",
+        "Zürich 🚀 日本語 \u{200b}",
+        "  padded  ",
+        "padded",
+        "",
+    ];
+    let bytes: Vec<u8> = (0..=255).collect();
+    let db = engine.default_session();
+    for (i, t) in texts.iter().enumerate() {
+        db.insert(
+            object,
+            record! {
+                "id" => format!("r{i}"),
+                text_field => *t,
+                "bytes" => Value::Bytes(bytes.clone()),
+                "doc" => Value::json(serde_json::json!({"k'": t, "n": [1, "\\"]})),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    for (i, t) in texts.iter().enumerate() {
+        let rows = db
+            .find(&Query::new(object).filter(field(text_field).eq(*t)))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "exactly one row equals {t:?}");
+        let row = &rows[0];
+        assert_eq!(row["id"], Value::String(format!("r{i}")));
+        assert_eq!(row[text_field], Value::String((*t).to_owned()));
+        assert_eq!(row["bytes"], Value::Bytes(bytes.clone()));
+        assert_eq!(
+            row["doc"],
+            Value::json(serde_json::json!({"k'": t, "n": [1, "\\"]}))
+        );
+    }
+    let hits = db
+        .find(&Query::new(object).filter(field(text_field).contains("%_ like")))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    let mut admin = admin().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1",
+    )
+    .bind(database_name(&ns))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(tables.contains(&object.to_owned()), "{tables:?}");
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}

@@ -1,0 +1,816 @@
+//! The PostgreSQL driver: compiled statements in, decoded rows out.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use objectql_driver::{
+    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
+    RowStream, TxId,
+};
+use objectql_planner::sql::{OutputColumn, PostgresDialect, SqlCompiler, Statement};
+use objectql_query_ast::{
+    Catalog, Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
+};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row};
+
+use crate::error::from_sqlx;
+use crate::options::PostgresOptions;
+use crate::types::{Reader, arguments, read_row};
+
+/// Where the schema of every synced object is kept, so later syncs migrate
+/// exactly and `introspect` returns exact types.
+const SCHEMA_TABLE: &str = "_objectql_schema";
+
+type Tx = sqlx::Transaction<'static, Postgres>;
+type TxSlot = Arc<tokio::sync::Mutex<Option<Tx>>>;
+
+/// The PostgreSQL driver (`postgres://user@host:5432/db`).
+///
+/// A sqlx pool; every value a bound parameter typed by its column; rows
+/// stream as the server sends them. Text columns are created `COLLATE "C"`
+/// so comparison and ordering are by code point, as PROTOCOL.md demands.
+pub struct PostgresDriver {
+    pool: PgPool,
+    dialect: PostgresDialect,
+    caps: Capabilities,
+    txs: Mutex<HashMap<u64, TxSlot>>,
+    next_tx: AtomicU64,
+    waiting: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for PostgresDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDriver")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection for one call: the transaction's, or one from the pool.
+enum Handle {
+    Pooled(PoolConnection<Postgres>),
+    Tx(tokio::sync::OwnedMutexGuard<Option<Tx>>),
+}
+
+impl Handle {
+    /// After a timeout: a pooled connection is closed rather than reused, so
+    /// the cancel that follows can never reach someone else's query.
+    fn discard(&mut self) {
+        if let Self::Pooled(c) = self {
+            c.close_on_drop();
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut PgConnection> {
+        match self {
+            Self::Pooled(c) => Ok(c),
+            Self::Tx(g) => match g.as_mut() {
+                Some(tx) => Ok(tx),
+                None => Err(tx_closed()),
+            },
+        }
+    }
+}
+
+fn tx_closed() -> Error {
+    Error::driver(
+        DriverErrorKind::TransactionClosed,
+        "the transaction is no longer open",
+    )
+}
+
+/// A call's time limit: when it passes, the backend's query is cancelled.
+#[derive(Clone)]
+struct Deadline {
+    at: tokio::time::Instant,
+    pid: i32,
+    pool: PgPool,
+}
+
+impl Deadline {
+    /// The deadline of a call limited to `timeout` on `handle`'s backend.
+    async fn start(
+        timeout: Option<std::time::Duration>,
+        handle: &mut Handle,
+        pool: &PgPool,
+    ) -> Result<Option<Self>> {
+        let Some(timeout) = timeout else {
+            return Ok(None);
+        };
+        let at = tokio::time::Instant::now() + timeout;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(handle.conn()?)
+            .await
+            .map_err(|e| from_sqlx(e, "reading the backend id"))?;
+        Ok(Some(Self {
+            at,
+            pid,
+            pool: pool.clone(),
+        }))
+    }
+
+    /// Runs `work` until the deadline; past it, cancels the backend's query.
+    async fn run<T>(
+        deadline: Option<&Self>,
+        handle: &mut Handle,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let conn = handle.conn()?;
+        let Some(d) = deadline else {
+            return work(conn).await;
+        };
+        let outcome = tokio::time::timeout_at(d.at, work(conn)).await;
+        if let Ok(r) = outcome {
+            return r;
+        }
+        handle.discard();
+        d.cancel().await;
+        Err(timed_out())
+    }
+
+    /// Asks the server to cancel the backend's running query, over a
+    /// connection of its own (the pool may be exhausted).
+    async fn cancel(&self) {
+        use sqlx::Connection;
+        let options = self.pool.connect_options();
+        match PgConnection::connect_with(&options).await {
+            Ok(mut c) => {
+                if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)")
+                    .bind(self.pid)
+                    .execute(&mut c)
+                    .await
+                {
+                    tracing::warn!(error = %e, pid = self.pid, "cancelling a timed-out query failed");
+                }
+                let _ = c.close().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pid = self.pid, "cannot connect to cancel a timed-out query");
+            }
+        }
+    }
+}
+
+fn timed_out() -> Error {
+    Error::driver(
+        DriverErrorKind::Timeout,
+        "the call took longer than its time limit; its query was cancelled on the server",
+    )
+}
+
+/// Counts a caller waiting for a connection while it waits (also when the
+/// wait is cancelled).
+struct Waiting(Arc<AtomicU32>);
+
+impl Waiting {
+    fn new(n: &Arc<AtomicU32>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(n))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PostgresDriver {
+    /// Connects with `options`, reads the server version and creates the
+    /// schema table if it is missing.
+    pub async fn open(options: PostgresOptions) -> Result<Self> {
+        let mut server_options: Vec<(&str, String)> = Vec::new();
+        if let Some(t) = options.statement_timeout {
+            server_options.push(("statement_timeout", format!("{}ms", t.as_millis())));
+        }
+        if let Some(schema) = &options.schema {
+            server_options.push(("search_path", quote_ident(schema)));
+        }
+        let mut connect = options.connect.clone().options(server_options);
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("objectql");
+        }
+        // One direct connection first: an unreachable server or a refused
+        // login fails at once with the server's reason, not after the
+        // pool's acquire timeout.
+        let mut conn = {
+            use sqlx::Connection;
+            PgConnection::connect_with(&connect)
+                .await
+                .map_err(|e| from_sqlx(e, "connecting"))?
+        };
+        let num: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int4")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| from_sqlx(e, "reading the server version"))?;
+        let num = u32::try_from(num).unwrap_or(0);
+        let dialect = PostgresDialect {
+            version: (num / 10_000, num % 10_000),
+        };
+        // Concurrent first connections may race on CREATE TABLE IF NOT
+        // EXISTS (a unique violation in the catalog); the loser retries once.
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\"name\" text COLLATE \"C\" PRIMARY KEY, \"schema\" text NOT NULL)",
+            quote_ident(SCHEMA_TABLE)
+        );
+        for attempt in 0..2 {
+            match sqlx::query(AssertSqlSafe(create.clone()))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt == 0 && is_catalog_race(&e) => {}
+                Err(e) => return Err(from_sqlx(e, "creating the schema table")),
+            }
+        }
+        {
+            use sqlx::Connection;
+            let _ = conn.close().await;
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        let mut caps = Capabilities::everything()
+            .with(Feature::Transactions)
+            .with(Feature::UniqueConstraints)
+            .with(Feature::ForeignKeys)
+            .with(Feature::JsonFields)
+            .with(Feature::BinaryFields);
+        caps.isolation_levels = vec![
+            IsolationLevel::ReadCommitted,
+            IsolationLevel::RepeatableRead,
+            IsolationLevel::Serializable,
+        ];
+        caps.max_bind_params = Some(65_535);
+        Ok(Self {
+            pool,
+            dialect,
+            caps,
+            txs: Mutex::new(HashMap::new()),
+            next_tx: AtomicU64::new(1),
+            waiting: Arc::new(AtomicU32::new(0)),
+        })
+    }
+
+    /// Connects from a URL (see [`PostgresOptions::from_url`]).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::open(PostgresOptions::from_url(url)?).await
+    }
+
+    /// The server version, `(major, minor)`.
+    pub fn version(&self) -> (u32, u32) {
+        self.dialect.version
+    }
+
+    /// The underlying sqlx pool (for statements objectql does not model).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>> {
+        let _waiting = Waiting::new(&self.waiting);
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| from_sqlx(e, "acquiring a connection"))
+    }
+
+    fn tx_slot(&self, id: TxId) -> Result<TxSlot> {
+        self.txs
+            .lock()
+            .map_err(|_| Error::internal("transaction table poisoned"))?
+            .get(&id.0)
+            .cloned()
+            .ok_or_else(|| {
+                Error::driver(
+                    DriverErrorKind::TransactionClosed,
+                    format!("transaction {} is not open", id.0),
+                )
+            })
+    }
+
+    async fn handle(&self, tx: Option<TxId>) -> Result<Handle> {
+        match tx {
+            None => Ok(Handle::Pooled(self.acquire().await?)),
+            Some(id) => Ok(Handle::Tx(self.tx_slot(id)?.lock_owned().await)),
+        }
+    }
+
+    /// Runs statements atomically: inside the caller's transaction as a
+    /// savepoint (so a failed write leaves the transaction usable, as on
+    /// every other driver), else as a transaction of their own when there
+    /// are several. Returns the rows they return and the rows they touched.
+    async fn run_atomic(
+        &self,
+        tx: Option<TxId>,
+        timeout: Option<std::time::Duration>,
+        statements: Vec<Statement>,
+    ) -> Result<(Vec<Record>, u64)> {
+        let mut handle = self.handle(tx).await?;
+        let deadline = Deadline::start(timeout, &mut handle, &self.pool).await?;
+        let dialect = self.dialect;
+        Deadline::run(deadline.as_ref(), &mut handle, async move |conn| {
+            atomic(&dialect, conn, tx.is_some(), statements).await
+        })
+        .await
+    }
+
+    /// Runs a query statement under the call's time limit and collects its rows.
+    async fn fetch_limited(&self, cx: Cx<'_>, st: Statement) -> Result<Vec<Record>> {
+        let mut handle = self.handle(cx.tx).await?;
+        let deadline = Deadline::start(cx.timeout, &mut handle, &self.pool).await?;
+        let dialect = self.dialect;
+        Deadline::run(deadline.as_ref(), &mut handle, async move |conn| {
+            fetch_all(&dialect, conn, st).await
+        })
+        .await
+    }
+
+    async fn stored_schema(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        let mut conn = self.acquire().await?;
+        let sql = format!(
+            "SELECT \"schema\" FROM {} WHERE \"name\" = $1",
+            quote_ident(SCHEMA_TABLE)
+        );
+        let json: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(object)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "reading the schema table"))?;
+        match json {
+            None => Ok(None),
+            Some(json) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| Error::Driver {
+                        kind: DriverErrorKind::Decode,
+                        message: format!("stored schema of `{object}` is not JSON"),
+                        source: Some(Box::new(e)),
+                    })?;
+                Ok(Some(ObjectSchema::from_json(&value)?))
+            }
+        }
+    }
+
+    async fn finish(&self, tx: TxId, commit: bool) -> Result<()> {
+        let slot = self
+            .txs
+            .lock()
+            .map_err(|_| Error::internal("transaction table poisoned"))?
+            .remove(&tx.0)
+            .ok_or_else(|| {
+                Error::driver(
+                    DriverErrorKind::TransactionClosed,
+                    format!("transaction {} is not open", tx.0),
+                )
+            })?;
+        let t = slot.lock().await.take().ok_or_else(tx_closed)?;
+        if commit {
+            t.commit().await.map_err(|e| from_sqlx(e, "committing"))
+        } else {
+            t.rollback().await.map_err(|e| from_sqlx(e, "rolling back"))
+        }
+    }
+}
+
+/// Runs statements atomically on `conn` (see `PostgresDriver::run_atomic`).
+async fn atomic(
+    dialect: &PostgresDialect,
+    conn: &mut PgConnection,
+    in_tx: bool,
+    statements: Vec<Statement>,
+) -> Result<(Vec<Record>, u64)> {
+    let (begin, commit, rollback) = match (in_tx, statements.len() > 1) {
+        (true, _) => (
+            Some("SAVEPOINT objectql_write"),
+            "RELEASE SAVEPOINT objectql_write",
+            "ROLLBACK TO SAVEPOINT objectql_write",
+        ),
+        (false, true) => (Some("BEGIN"), "COMMIT", "ROLLBACK"),
+        (false, false) => (None, "", ""),
+    };
+    if let Some(begin) = begin {
+        simple(conn, begin).await?;
+    }
+    let result = run_all(dialect, conn, statements).await;
+    if begin.is_some() {
+        if result.is_ok() {
+            simple(conn, commit).await?;
+        } else {
+            // The statement's error is what the caller needs; a failed
+            // rollback also shows up as a broken connection.
+            if let Err(e) = simple(conn, rollback).await {
+                tracing::warn!(error = %e, "rollback after a failed write failed");
+            }
+            if in_tx {
+                let _ = simple(conn, commit).await;
+            }
+        }
+    }
+    result
+}
+
+fn is_catalog_race(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
+}
+
+/// A quoted identifier (`"` doubled inside).
+pub(crate) fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A statement without parameters, over the simple query protocol.
+async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<()> {
+    sqlx::raw_sql(sql)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(|e| from_sqlx(e, "controlling a transaction"))
+}
+
+async fn run_all(
+    dialect: &PostgresDialect,
+    conn: &mut PgConnection,
+    statements: Vec<Statement>,
+) -> Result<(Vec<Record>, u64)> {
+    let mut rows = Vec::new();
+    let mut affected = 0;
+    for st in statements {
+        if st.columns.is_empty() {
+            affected += execute(conn, st).await?;
+        } else {
+            let r = fetch_all(dialect, conn, st).await?;
+            affected += r.len() as u64;
+            rows.extend(r);
+        }
+    }
+    Ok((rows, affected))
+}
+
+async fn execute(conn: &mut PgConnection, st: Statement) -> Result<u64> {
+    let args = arguments(st.params, &st.param_types)?;
+    tracing::trace!(sql = st.sql, "postgres execute");
+    sqlx::query_with(AssertSqlSafe(st.sql), args)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| from_sqlx(e, "executing a statement"))
+}
+
+async fn fetch_all(
+    dialect: &PostgresDialect,
+    conn: &mut PgConnection,
+    st: Statement,
+) -> Result<Vec<Record>> {
+    let args = arguments(st.params, &st.param_types)?;
+    tracing::trace!(sql = st.sql, "postgres query");
+    let rows = sqlx::query_with(AssertSqlSafe(st.sql), args)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| from_sqlx(e, "running a query"))?;
+    let catalog = Catalog::new();
+    let compiler = SqlCompiler::new(dialect, &catalog);
+    let mut readers = None;
+    rows.iter()
+        .map(|row| decode(&compiler, &st.columns, &mut readers, row))
+        .collect()
+}
+
+fn decode(
+    compiler: &SqlCompiler<'_>,
+    columns: &[OutputColumn],
+    readers: &mut Option<Vec<Reader>>,
+    row: &PgRow,
+) -> Result<Record> {
+    if readers.is_none() {
+        *readers = Some(Reader::for_row(row)?);
+    }
+    let raw = read_row(readers.as_deref().unwrap_or_default(), row)?;
+    compiler.decode_row(columns, raw)
+}
+
+fn isolation_sql(level: IsolationLevel) -> &'static str {
+    match level {
+        IsolationLevel::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        IsolationLevel::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        // Serializable, and any stricter level a later version may name.
+        _ => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    }
+}
+
+#[async_trait]
+impl Driver for PostgresDriver {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
+        let catalog = Catalog::new();
+        SqlCompiler::new(&self.dialect, &catalog).classify(schema, condition)
+    }
+
+    async fn health_check(&self) -> Result<()> {
+        let mut conn = self.acquire().await?;
+        sqlx::raw_sql("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| from_sqlx(e, "checking health"))
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let total = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(total);
+        PoolStats {
+            total,
+            idle,
+            active: total.saturating_sub(idle),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close().await;
+        Ok(())
+    }
+
+    async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
+        schema.check()?;
+        self.caps.check_schema(schema, self.name())?;
+        let mut catalog = Catalog::new();
+        // Foreign keys name the referenced tables' keys: those objects
+        // were synced before, and their schemas are in the schema table.
+        for f in schema.fields.values() {
+            if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
+                && *target != schema.name
+                && catalog.get(target).is_none()
+                && let Some(referenced) = self.stored_schema(target).await?
+            {
+                catalog.insert(referenced)?;
+            }
+        }
+        catalog.insert(schema.clone())?;
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        // A table objectql did not create (an external database) is
+        // introspected and migrated like one it did: nothing is recreated,
+        // and a schema that matches it runs no DDL at all.
+        let existing = match self.stored_schema(&schema.name).await? {
+            Some(old) if old == *schema => return Ok(()),
+            Some(old) => Some(old),
+            None => {
+                let mut conn = self.acquire().await?;
+                crate::introspect::table(&mut conn, schema.table()).await?
+            }
+        };
+        let mut statements = match existing {
+            Some(old) => compiler.migrate(&old, schema)?,
+            None => compiler.create_table(schema)?,
+        };
+        let json = serde_json::to_string(schema)
+            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {} (\"name\", \"schema\") VALUES ($1, $2) ON CONFLICT (\"name\") DO UPDATE SET \"schema\" = excluded.\"schema\"",
+                quote_ident(SCHEMA_TABLE)
+            ),
+            vec![Value::String(schema.name.clone()), Value::String(json)],
+        ));
+        self.run_atomic(None, None, statements).await.map(drop)
+    }
+
+    async fn drop_object(&self, object: &str) -> Result<()> {
+        let catalog = Catalog::new();
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        let statements = vec![
+            compiler.drop_table(object)?,
+            Statement::new(
+                format!(
+                    "DELETE FROM {} WHERE \"name\" = $1",
+                    quote_ident(SCHEMA_TABLE)
+                ),
+                vec![Value::String(object.to_owned())],
+            ),
+        ];
+        self.run_atomic(None, None, statements).await.map(drop)
+    }
+
+    async fn introspect(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        if let Some(s) = self.stored_schema(object).await? {
+            return Ok(Some(s));
+        }
+        let mut conn = self.acquire().await?;
+        crate::introspect::table(&mut conn, object).await
+    }
+
+    async fn find(&self, cx: Cx<'_>, query: &Query) -> Result<RowStream> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.select(query)?;
+        let mut handle = self.handle(cx.tx).await?;
+        let deadline = Deadline::start(cx.timeout, &mut handle, &self.pool).await?;
+        let Statement {
+            sql,
+            params,
+            param_types,
+            columns,
+        } = st;
+        let args = arguments(params, &param_types)?;
+        let dialect = self.dialect;
+        tracing::trace!(sql, "postgres find");
+        // The stream owns the connection (or the transaction's lock) until
+        // it is drained or dropped; rows are decoded as the server sends
+        // them, so memory stays flat however many rows there are.
+        let stream = async_stream::try_stream! {
+            let mut handle = handle;
+            let catalog = Catalog::new();
+            let compiler = SqlCompiler::new(&dialect, &catalog);
+            let mut readers = None;
+            let mut expired = false;
+            {
+                let conn = handle.conn()?;
+                let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(conn);
+                loop {
+                    let next = match &deadline {
+                        None => rows.next().await,
+                        Some(d) => {
+                            if let Ok(next) = tokio::time::timeout_at(d.at, rows.next()).await {
+                                next
+                            } else {
+                                expired = true;
+                                break;
+                            }
+                        }
+                    };
+                    let Some(row) = next else { break };
+                    let row = row.map_err(|e| from_sqlx(e, "reading rows"))?;
+                    yield decode(&compiler, &columns, &mut readers, &row)?;
+                }
+            }
+            if expired {
+                handle.discard();
+                if let Some(d) = &deadline {
+                    d.cancel().await;
+                }
+                Err(timed_out())?;
+            }
+        };
+        Ok(stream.boxed())
+    }
+
+    async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.count(object, filter)?;
+        let rows = self.fetch_limited(cx, st).await?;
+        match rows.first().and_then(|r| r.get("count")) {
+            Some(Value::Int(n)) => u64::try_from(*n)
+                .map_err(|_| Error::driver(DriverErrorKind::Decode, "negative count")),
+            _ => Err(Error::driver(
+                DriverErrorKind::Decode,
+                "count returned no integer",
+            )),
+        }
+    }
+
+    async fn distinct(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        field: &str,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Value>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.distinct(object, field, filter)?;
+        let rows = self.fetch_limited(cx, st).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| r.shift_remove(field))
+            .collect())
+    }
+
+    async fn explain(&self, cx: Cx<'_>, query: &Query) -> Result<Vec<ExplainStep>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.select(query)?;
+        let mut steps = vec![ExplainStep {
+            location: "driver:postgres".into(),
+            operation: "sql".into(),
+            detail: format!("{} -- {} bound parameters", st.sql, st.params.len()),
+        }];
+        let mut handle = self.handle(cx.tx).await?;
+        let args = arguments(st.params, &st.param_types)?;
+        let rows = sqlx::query_with(AssertSqlSafe(format!("EXPLAIN {}", st.sql)), args)
+            .fetch_all(handle.conn()?)
+            .await
+            .map_err(|e| from_sqlx(e, "explaining a query"))?;
+        for row in rows {
+            let detail: String = row
+                .try_get(0)
+                .map_err(|e| from_sqlx(e, "explaining a query"))?;
+            steps.push(ExplainStep {
+                location: "driver:postgres".into(),
+                operation: "plan".into(),
+                detail,
+            });
+        }
+        Ok(steps)
+    }
+
+    async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let statements = compiler.insert(object, &records)?;
+        Ok(self.run_atomic(cx.tx, cx.timeout, statements).await?.0)
+    }
+
+    async fn update(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        id: &Value,
+        patch: Record,
+    ) -> Result<Option<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.update_by_id(object, id, &patch)?;
+        Ok(self
+            .run_atomic(cx.tx, cx.timeout, vec![st])
+            .await?
+            .0
+            .into_iter()
+            .next())
+    }
+
+    async fn update_many(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        filter: &Filter,
+        patch: Record,
+    ) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.update_where(object, filter, &patch)?;
+        Ok(self.run_atomic(cx.tx, cx.timeout, vec![st]).await?.1)
+    }
+
+    async fn upsert(
+        &self,
+        cx: Cx<'_>,
+        object: &str,
+        records: Vec<Record>,
+        conflict: &Conflict,
+    ) -> Result<Vec<Record>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let statements = compiler.upsert(object, &records, conflict)?;
+        Ok(self.run_atomic(cx.tx, cx.timeout, statements).await?.0)
+    }
+
+    async fn delete(&self, cx: Cx<'_>, object: &str, id: &Value) -> Result<bool> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.delete_by_id(object, id)?;
+        Ok(self.run_atomic(cx.tx, cx.timeout, vec![st]).await?.1 > 0)
+    }
+
+    async fn delete_many(&self, cx: Cx<'_>, object: &str, filter: &Filter) -> Result<u64> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.delete_where(object, filter)?;
+        Ok(self.run_atomic(cx.tx, cx.timeout, vec![st]).await?.1)
+    }
+
+    async fn begin(&self, isolation: IsolationLevel) -> Result<TxId> {
+        let tx = {
+            let _waiting = Waiting::new(&self.waiting);
+            self.pool
+                .begin_with(isolation_sql(isolation))
+                .await
+                .map_err(|e| from_sqlx(e, "beginning a transaction"))?
+        };
+        let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
+        self.txs
+            .lock()
+            .map_err(|_| Error::internal("transaction table poisoned"))?
+            .insert(id, Arc::new(tokio::sync::Mutex::new(Some(tx))));
+        Ok(TxId(id))
+    }
+
+    async fn commit(&self, tx: TxId) -> Result<()> {
+        self.finish(tx, true).await
+    }
+
+    async fn rollback(&self, tx: TxId) -> Result<()> {
+        self.finish(tx, false).await
+    }
+
+    fn abandon(&self, tx: TxId) {
+        // Dropping a sqlx transaction queues its rollback on the connection,
+        // which runs before the connection serves anyone else.
+        if let Ok(mut open) = self.txs.lock() {
+            open.remove(&tx.0);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The PostgreSQL driver's own tests (beyond the shared suite).
+
+use std::sync::Arc;
+
+use objectql::{DriverErrorKind, IsolationLevel, Query, Value, field, record};
+use objectql_driver_postgres::{PostgresDriver, PostgresOptions};
+
+use crate::common::{admin, drop_schema, engine_in, fresh_namespace, quoted, url};
+
+#[tokio::test]
+async fn an_external_table_is_introspected_and_used_without_ddl() {
+    let ns = fresh_namespace("ext");
+    let engine = engine_in(&ns, |_| {}).await;
+    let mut admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {ns}.\"product\" (\
+           \"sku\" varchar(20) PRIMARY KEY, \
+           \"name\" text NOT NULL UNIQUE, \
+           \"qty\" integer, \
+           \"price\" numeric(10,2), \
+           \"seen\" timestamptz, \
+           \"tags\" jsonb, \
+           \"active\" boolean); \
+         INSERT INTO {ns}.\"product\" VALUES \
+           ('a-1', 'anvil', 3, 19.99, '2024-05-01T10:00:00Z', '[\"heavy\"]', true), \
+           ('b-2', 'bucket', NULL, 4.50, NULL, NULL, false)",
+        ns = quoted(&ns)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let driver = engine.datasource("default").unwrap();
+    let schema = driver
+        .introspect("product")
+        .await
+        .unwrap()
+        .expect("the table exists");
+    assert_eq!(schema.primary_key, "sku");
+    assert!(schema.get("name").unwrap().required && schema.get("name").unwrap().unique);
+    assert_eq!(schema.get("qty").unwrap().field_type, "integer");
+    assert_eq!(schema.get("price").unwrap().precision, Some(10));
+    assert_eq!(schema.get("price").unwrap().scale, Some(2));
+    assert_eq!(schema.get("seen").unwrap().field_type, "datetime");
+    assert_eq!(schema.get("tags").unwrap().field_type, "json");
+
+    let ddl_before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
+    )
+    .bind(&ns)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    engine.register(schema).await.unwrap();
+    let db = engine.default_session();
+    let rows = db
+        .find(
+            &Query::new("product")
+                .filter(field("price").gt(5))
+                .asc("sku"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["name"], Value::String("anvil".into()));
+    assert_eq!(rows[0]["tags"], Value::json(serde_json::json!(["heavy"])));
+    db.insert(
+        "product",
+        record! {"sku" => "c-3", "name" => "chisel", "qty" => 1},
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.count("product", None).await.unwrap(), 3);
+    // Only the schema table was added; the product table and its indexes are as they were.
+    let ddl_after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname NOT LIKE '\\_objectql\\_schema%'",
+    )
+    .bind(&ns)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        ddl_after <= ddl_before,
+        "{ddl_before} → {ddl_after} relations"
+    );
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+#[tokio::test]
+async fn serialization_failures_are_classified_retryable() {
+    let ns = fresh_namespace("serial");
+    let engine = engine_in(&ns, |_| {}).await;
+    engine
+        .register(objectql::ObjectSchema::new("acct").field(objectql::Field::new("n", "integer")))
+        .await
+        .unwrap();
+    let db = engine.default_session();
+    db.insert_many(
+        "acct",
+        vec![
+            record! {"id" => "a", "n" => 1},
+            record! {"id" => "b", "n" => 1},
+        ],
+    )
+    .await
+    .unwrap();
+    // Write skew: each reads both rows and updates the other one.
+    let t1 = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    let t2 = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    assert_eq!(t1.count("acct", Some(field("n").eq(1))).await.unwrap(), 2);
+    assert_eq!(t2.count("acct", Some(field("n").eq(1))).await.unwrap(), 2);
+    t1.update("acct", "a", record! {"n" => 0}).await.unwrap();
+    t2.update("acct", "b", record! {"n" => 0}).await.unwrap();
+    t1.commit().await.unwrap();
+    let error = t2.commit().await.unwrap_err();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::SerializationFailure),
+        "{error}"
+    );
+    assert!(error.is_retryable());
+    assert_eq!(db.count("acct", Some(field("n").eq(0))).await.unwrap(), 1);
+
+    // Every declared level begins, and reads its own writes.
+    for level in [
+        IsolationLevel::ReadCommitted,
+        IsolationLevel::RepeatableRead,
+        IsolationLevel::Serializable,
+    ] {
+        let tx = db.begin("default", level).await.unwrap();
+        tx.insert("acct", record! {"id" => format!("{level:?}"), "n" => 7})
+            .await
+            .unwrap();
+        assert_eq!(tx.count("acct", Some(field("n").eq(7))).await.unwrap(), 1);
+        tx.rollback().await.unwrap();
+    }
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+#[tokio::test]
+async fn a_failed_write_inside_a_transaction_leaves_it_usable() {
+    let ns = fresh_namespace("savepoint");
+    let engine = engine_in(&ns, |_| {}).await;
+    engine
+        .register(objectql::ObjectSchema::new("t"))
+        .await
+        .unwrap();
+    let db = engine.default_session();
+    let tx = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    tx.insert("t", record! {"id" => "x"}).await.unwrap();
+    let error = tx.insert("t", record! {"id" => "x"}).await.unwrap_err();
+    assert_eq!(error.driver_kind(), Some(DriverErrorKind::UniqueViolation));
+    tx.insert("t", record! {"id" => "y"}).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.count("t", None).await.unwrap(), 2);
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+#[tokio::test]
+async fn the_server_version_and_pool_settings_come_from_the_url() {
+    let driver = PostgresDriver::connect(&format!(
+        "{}{}max_connections=3&statement_timeout_ms=5000",
+        url(),
+        if url().contains('?') { "&" } else { "?" }
+    ))
+    .await
+    .unwrap();
+    assert!(driver.version().0 >= 12, "{:?}", driver.version());
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(driver.pool())
+        .await
+        .unwrap();
+    assert_eq!(timeout, "5s");
+    let driver: Arc<dyn objectql::Driver> = Arc::new(driver);
+    driver.health_check().await.unwrap();
+    assert!(driver.pool_stats().total <= 3);
+    driver.close().await.unwrap();
+
+    let error =
+        PostgresDriver::open(PostgresOptions::from_url("postgres://nobody@127.0.0.1:1/x").unwrap())
+            .await
+            .unwrap_err();
+    assert_eq!(
+        error.driver_kind(),
+        Some(DriverErrorKind::ConnectionLost),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_in_list_beyond_the_bind_limit_is_one_array_parameter() {
+    let ns = fresh_namespace("anyin");
+    let engine = engine_in(&ns, |_| {}).await;
+    engine
+        .register(objectql::ObjectSchema::new("t").field(objectql::Field::new("n", "integer")))
+        .await
+        .unwrap();
+    let mut admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {}.\"t\" SELECT i::text, i FROM generate_series(1, 100000) AS i",
+        quoted(&ns)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let db = engine.default_session();
+    // 70,000 values: more than PostgreSQL's 65,535 bind parameters.
+    let ids: Vec<Value> = (1..=70_000).map(|i| Value::String(i.to_string())).collect();
+    let evens: Vec<Value> = (1..=70_000)
+        .filter(|i| i % 2 == 0)
+        .map(Value::Int)
+        .collect();
+    assert_eq!(
+        db.count("t", Some(field("id").in_list(ids.clone())))
+            .await
+            .unwrap(),
+        70_000
+    );
+    assert_eq!(
+        db.count("t", Some(field("n").in_list(evens.clone())))
+            .await
+            .unwrap(),
+        35_000
+    );
+    assert_eq!(
+        db.count("t", Some(field("n").not_in(evens))).await.unwrap(),
+        65_000
+    );
+    let explain = db
+        .explain(&Query::new("t").filter(field("id").in_list(ids)))
+        .await
+        .unwrap();
+    let sql = explain.iter().find(|s| s.operation == "sql").unwrap();
+    assert!(sql.detail.contains("= ANY($1)"), "{}", sql.detail);
+    assert!(sql.detail.contains("1 bound parameters"), "{}", sql.detail);
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
