@@ -10,7 +10,7 @@ use objectql_driver::{
     Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
     RowStream, TxId,
 };
-use objectql_planner::sql::{OutputColumn, PostgresDialect, SqlCompiler, Statement};
+use objectql_planner::sql::{OutputColumn, PostgresDialect, SqlCompiler, SqlDialect, Statement};
 use objectql_query_ast::{
     Catalog, Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
@@ -20,7 +20,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use crate::error::from_sqlx;
 use crate::options::PostgresOptions;
-use crate::types::{Reader, arguments, read_row};
+use crate::types::{Reader, already_decoded, arguments};
 
 /// Where the schema of every synced object is kept, so later syncs migrate
 /// exactly and `introspect` returns exact types.
@@ -447,7 +447,11 @@ async fn run_all(
         } else {
             let r = fetch_all(dialect, conn, st).await?;
             affected += r.len() as u64;
-            rows.extend(r);
+            if rows.is_empty() {
+                rows = r;
+            } else {
+                rows.extend(r);
+            }
         }
     }
     Ok((rows, affected))
@@ -474,25 +478,48 @@ async fn fetch_all(
         .fetch_all(conn)
         .await
         .map_err(|e| from_sqlx(e, "running a query"))?;
-    let catalog = Catalog::new();
-    let compiler = SqlCompiler::new(dialect, &catalog);
     let mut readers = None;
     rows.iter()
-        .map(|row| decode(&compiler, &st.columns, &mut readers, row))
+        .map(|row| decode(*dialect, &st.columns, &mut readers, row))
         .collect()
 }
 
+/// One row as a record, read straight from the row (no intermediate
+/// `Vec<Value>`). The readers are chosen from the first row's column types.
+/// What `SqlCompiler::decode_row` does, without its per-cell clone: values
+/// already of their column's type (every text, integer, timestamp … cell)
+/// are moved into the record, the others go through the dialect's `decode`.
 fn decode(
-    compiler: &SqlCompiler<'_>,
+    dialect: PostgresDialect,
     columns: &[OutputColumn],
     readers: &mut Option<Vec<Reader>>,
     row: &PgRow,
 ) -> Result<Record> {
-    if readers.is_none() {
-        *readers = Some(Reader::for_row(row)?);
+    let readers = match readers {
+        Some(r) => r,
+        None => readers.insert(Reader::for_row(row)?),
+    };
+    if readers.len() != columns.len() {
+        return Err(Error::driver(
+            DriverErrorKind::Decode,
+            format!(
+                "row has {} values for {} columns",
+                readers.len(),
+                columns.len()
+            ),
+        ));
     }
-    let raw = read_row(readers.as_deref().unwrap_or_default(), row)?;
-    compiler.decode_row(columns, raw)
+    let mut out = Record::with_capacity(columns.len());
+    for (i, (c, r)) in columns.iter().zip(readers.iter()).enumerate() {
+        let v = r.read(row, i)?;
+        let v = if already_decoded(&v, c.storage) {
+            v
+        } else {
+            dialect.decode(v, c.storage)?
+        };
+        out.insert(c.name.clone(), v);
+    }
+    Ok(out)
 }
 
 fn isolation_sql(level: IsolationLevel) -> &'static str {
@@ -631,8 +658,6 @@ impl Driver for PostgresDriver {
         // them, so memory stays flat however many rows there are.
         let stream = async_stream::try_stream! {
             let mut handle = handle;
-            let catalog = Catalog::new();
-            let compiler = SqlCompiler::new(&dialect, &catalog);
             let mut readers = None;
             let mut expired = false;
             {
@@ -652,7 +677,7 @@ impl Driver for PostgresDriver {
                     };
                     let Some(row) = next else { break };
                     let row = row.map_err(|e| from_sqlx(e, "reading rows"))?;
-                    yield decode(&compiler, &columns, &mut readers, &row)?;
+                    yield decode(dialect, &columns, &mut readers, &row)?;
                 }
             }
             if expired {

@@ -19,12 +19,29 @@ fn bind_err(e: &(dyn std::error::Error + Send + Sync), index: usize) -> Error {
 /// `text` NULL for a `bigint` column).
 pub(crate) fn arguments(params: Vec<Value>, types: &[Option<StorageType>]) -> Result<PgArguments> {
     let mut args = PgArguments::default();
-    args.reserve(params.len(), params.len() * 8);
+    // The whole buffer at once: a multi-row INSERT binds up to 65,535
+    // values, and growing the buffer value by value copies it again and again.
+    args.reserve(params.len(), params.iter().map(encoded_len).sum());
     for (i, v) in params.into_iter().enumerate() {
         let st = types.get(i).copied().flatten();
         add(&mut args, v, st).map_err(|e| bind_err(&*e, i))?;
     }
     Ok(args)
+}
+
+/// About how many bytes `v` takes in the bind buffer (its 4-byte length
+/// prefix included): only a capacity hint.
+fn encoded_len(v: &Value) -> usize {
+    4 + match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::String(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        // Numeric: an 8-byte header and 2 bytes per 4 decimal digits.
+        Value::Decimal(_) => 24,
+        Value::Array(items) => 20 + items.iter().map(encoded_len).sum::<usize>(),
+        _ => 16,
+    }
 }
 
 type AddResult = std::result::Result<(), sqlx::error::BoxDynError>;
@@ -186,11 +203,95 @@ impl Reader {
     }
 }
 
-/// Reads every column of `row` with `readers`.
-pub(crate) fn read_row(readers: &[Reader], row: &PgRow) -> Result<Vec<Value>> {
-    readers
-        .iter()
-        .enumerate()
-        .map(|(i, r)| r.read(row, i))
-        .collect()
+/// Whether `v`, read from a column of storage type `st`, is already the
+/// value `SqlDialect::decode` makes of it. `decode` returns such values
+/// unchanged (as a clone), so the driver moves them into the record as
+/// they are and calls `decode` only for the others (a `numeric` of another
+/// scale, an aggregate's `numeric` in an integer column, …).
+pub(crate) fn already_decoded(v: &Value, st: StorageType) -> bool {
+    match (st, v) {
+        (_, Value::Null)
+        | (StorageType::Text, Value::String(_))
+        | (StorageType::Integer, Value::Int(_))
+        | (StorageType::Float, Value::Float(_))
+        | (StorageType::Boolean, Value::Bool(_))
+        | (StorageType::Date, Value::Date(_))
+        | (StorageType::DateTime, Value::DateTime(_))
+        | (StorageType::Time, Value::Time(_))
+        | (StorageType::Json, Value::Json(_))
+        | (StorageType::Binary, Value::Bytes(_)) => true,
+        // `decode` normalizes and rescales to the column's scale: a nonzero
+        // value already at that scale comes out identical (zero is left to
+        // `decode`, which also turns -0 into 0).
+        (StorageType::Decimal { scale, .. }, Value::Decimal(d)) => {
+            d.scale() == scale && !d.is_zero()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use objectql_planner::sql::{PostgresDialect, SqlDialect};
+
+    /// `already_decoded` may only skip `decode` where `decode` changes nothing.
+    #[test]
+    fn already_decoded_values_are_what_decode_returns() {
+        let dialect = PostgresDialect { version: (16, 0) };
+        let dec = |precision, scale| StorageType::Decimal { precision, scale };
+        let t = DateTime::<Utc>::from_timestamp_micros(1_704_067_200_123_456).unwrap_or_default();
+        let cases = [
+            (Value::Null, StorageType::Text),
+            (Value::Null, dec(12, 2)),
+            (Value::String("x".into()), StorageType::Text),
+            (Value::Int(-7), StorageType::Integer),
+            (Value::Float(1.5), StorageType::Float),
+            (Value::Bool(true), StorageType::Boolean),
+            (Value::DateTime(t), StorageType::DateTime),
+            (Value::Date(t.date_naive()), StorageType::Date),
+            (Value::Time(t.time()), StorageType::Time),
+            (
+                Value::json(serde_json::json!({"a": [1]})),
+                StorageType::Json,
+            ),
+            (Value::Bytes(vec![0, 1]), StorageType::Binary),
+            (Value::Decimal(Decimal::new(12_345, 2)), dec(12, 2)),
+            (Value::Decimal(Decimal::new(-100, 2)), dec(12, 2)),
+            (Value::Decimal(Decimal::new(7, 4)), dec(20, 4)),
+            // Left to `decode`:
+            (Value::Decimal(-Decimal::new(0, 2)), dec(12, 2)),
+            (Value::Decimal(Decimal::new(0, 2)), dec(12, 2)),
+            (Value::Decimal(Decimal::new(12_340, 3)), dec(12, 2)),
+            (Value::Decimal(Decimal::new(5, 0)), StorageType::Integer),
+            (Value::Int(5), dec(12, 2)),
+            (Value::Int(5), StorageType::Float),
+        ];
+        let mut skipped = 0;
+        for (v, st) in cases {
+            if !already_decoded(&v, st) {
+                continue;
+            }
+            skipped += 1;
+            let decoded = dialect.decode(v.clone(), st).expect("decodes");
+            assert_eq!(decoded, v, "{st:?}");
+            if let (Value::Decimal(a), Value::Decimal(b)) = (&decoded, &v) {
+                assert_eq!(
+                    (a.mantissa(), a.scale()),
+                    (b.mantissa(), b.scale()),
+                    "same representation"
+                );
+            }
+        }
+        assert_eq!(skipped, 14);
+        assert!(!already_decoded(
+            &Value::Decimal(Decimal::new(0, 2)),
+            dec(12, 2)
+        ));
+        assert!(!already_decoded(
+            &Value::Decimal(Decimal::new(12_340, 3)),
+            dec(12, 2)
+        ));
+        assert!(!already_decoded(&Value::Int(5), StorageType::Float));
+    }
 }
