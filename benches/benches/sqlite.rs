@@ -137,6 +137,7 @@ async fn sqlite_engine(path: &Path) -> (Engine, SqliteDialect) {
     let driver = SqliteDriver::open(SqliteOptions::file(path)).await.unwrap();
     let dialect = SqliteDialect {
         version: driver.version(),
+        vectors: false,
     };
     let engine = Engine::new();
     engine.add_driver("default", Arc::new(driver)).unwrap();
@@ -243,6 +244,7 @@ fn compile(c: &mut Criterion) {
             "sqlite",
             Box::new(SqliteDialect {
                 version: (3, 45, 1),
+                vectors: false,
             }),
         ),
         ("postgres", Box::new(PostgresDialect { version: (16, 0) })),

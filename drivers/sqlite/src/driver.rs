@@ -78,7 +78,10 @@ impl SqliteDriver {
         let conn = pool.acquire().await?;
         let version = sqlite_version(&conn).await?;
         drop(conn);
-        let dialect = SqliteDialect { version };
+        let dialect = SqliteDialect {
+            version,
+            vectors: false,
+        };
         let mut caps = Capabilities::everything()
             .with(Feature::Transactions)
             .with(Feature::UniqueConstraints)

@@ -141,6 +141,11 @@ fn utc_only(tz: Option<Tz>, driver: &str) -> Result<()> {
 pub struct SqliteDialect {
     /// The SQLite library version, e.g. `(3, 45, 1)`.
     pub version: (u32, u32, u32),
+    /// libSQL's native vectors are available (`F32_BLOB(n)` columns,
+    /// `vector_distance_*`, `libsql_vector_idx` indexes and `vector_top_k`):
+    /// the Turso/libSQL driver sets it; the SQLite driver does not, so its
+    /// files stay readable by stock SQLite.
+    pub vectors: bool,
 }
 
 impl SqliteDialect {

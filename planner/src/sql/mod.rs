@@ -21,7 +21,7 @@
 //!
 //! let mut catalog = Catalog::new();
 //! catalog.insert(ObjectSchema::new("task").field(Field::new("title", "text")))?;
-//! let dialect = SqliteDialect { version: (3, 45, 1) };
+//! let dialect = SqliteDialect { version: (3, 45, 1), vectors: false };
 //! let compiler = SqlCompiler::new(&dialect, &catalog);
 //! let st = compiler.select(&Query::new("task").filter(field("title").ne("x")))?;
 //! assert_eq!(

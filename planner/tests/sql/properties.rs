@@ -43,12 +43,14 @@ fn dialects() -> Vec<(Box<dyn SqlDialect>, Box<dyn Dialect>)> {
         (
             Box::new(SqliteDialect {
                 version: (3, 45, 1),
+                vectors: false,
             }),
             Box::new(PLite {}),
         ),
         (
             Box::new(SqliteDialect {
                 version: (3, 25, 0),
+                vectors: false,
             }),
             Box::new(PLite {}),
         ),

@@ -3,9 +3,11 @@ use objectql_planner::sql::SqliteDialect;
 
 const D: SqliteDialect = SqliteDialect {
     version: (3, 45, 1),
+    vectors: false,
 };
 const OLD: SqliteDialect = SqliteDialect {
     version: (3, 25, 0),
+    vectors: false,
 };
 
 common_cases!(D);
