@@ -40,7 +40,7 @@ pub mod differential;
 pub mod generate;
 mod runner;
 
-pub use compare::{json_eq, multiset_eq};
+pub use compare::{DISTANCE_TOLERANCE, distance_eq, json_eq, multiset_eq, multiset_eq_by, row_eq};
 pub use runner::{Outcome, run_case};
 
 include!(concat!(env!("OUT_DIR"), "/cases.rs"));

@@ -12,7 +12,7 @@ use objectql::{
 use serde_json::Value as Json;
 
 use crate::Harness;
-use crate::compare::{json_eq, multiset_eq};
+use crate::compare::{json_eq, multiset_eq_by, row_eq};
 
 /// How a case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -483,6 +483,18 @@ fn primary_key_of(engine: &Engine, step: &Json) -> String {
         .map_or_else(|_| "id".to_owned(), |s| s.primary_key)
 }
 
+/// The field holding the distance of a nearest query step, compared with
+/// float32 tolerance ([`crate::DISTANCE_TOLERANCE`]).
+fn distance_field(step: &Json) -> Option<String> {
+    let n = step.get("query")?.get("nearest")?;
+    Some(
+        n.get("distanceAs")
+            .and_then(Json::as_str)
+            .unwrap_or(objectql::ast::DEFAULT_DISTANCE_AS)
+            .to_owned(),
+    )
+}
+
 fn check(
     label: &str,
     engine: &Engine,
@@ -528,12 +540,14 @@ fn check(
             "{label}: {what} differ\n  expected: {expected}\n  actual:   {actual}"
         ))
     };
+    let distance = distance_field(step);
+    let eq = |a: &Json, b: &Json| row_eq(a, b, distance.as_deref());
     let compare_list = |what: &str, expected: &Json, actual: Vec<Json>| -> Result<(), StepError> {
         let exp = expected.as_array().cloned().unwrap_or_default();
         let ok = if ordered {
-            exp.len() == actual.len() && exp.iter().zip(&actual).all(|(a, b)| json_eq(a, b))
+            exp.len() == actual.len() && exp.iter().zip(&actual).all(|(a, b)| eq(a, b))
         } else {
-            multiset_eq(&exp, &actual)
+            multiset_eq_by(&exp, &actual, eq)
         };
         if ok {
             Ok(())
@@ -567,7 +581,7 @@ fn check(
         Produced::Row(row) => {
             if let Some(expected) = expect.get("row") {
                 let actual = row.as_ref().map_or(Json::Null, record_json);
-                if !json_eq(expected, &actual) {
+                if !eq(expected, &actual) {
                     return Err(mismatch("row", expected, &actual));
                 }
             }

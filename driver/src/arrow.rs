@@ -85,7 +85,7 @@ fn output_columns(schema: &ObjectSchema, query: &Query) -> Result<Vec<(String, S
             .map(|(n, f)| Ok((n.clone(), f.storage_type()?)))
             .collect::<Result<_>>()?
     };
-    Ok(match &query.fields {
+    let mut cols: Vec<(String, StorageType)> = match &query.fields {
         Some(fields) => fields
             .iter()
             .map(|f| {
@@ -96,7 +96,12 @@ fn output_columns(schema: &ObjectSchema, query: &Query) -> Result<Vec<(String, S
             })
             .collect::<Result<_>>()?,
         None => all,
-    })
+    };
+    // A nearest query's rows carry their distance, whatever the projection.
+    if let Some(n) = &query.nearest {
+        cols.push((n.distance_as.clone(), StorageType::Float));
+    }
+    Ok(cols)
 }
 
 /// The Arrow schema of `query`'s output over `schema`.

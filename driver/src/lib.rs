@@ -264,3 +264,23 @@ pub trait Driver: Send + Sync + 'static {
         let _ = tx;
     }
 }
+
+/// A datasource with one database per tenant (database-per-tenant
+/// multi-tenancy): the engine asks it for the tenant's driver when a tenant
+/// session is made, and hands it every schema registered on the datasource.
+#[async_trait]
+pub trait TenantSource: Send + Sync + 'static {
+    /// A short name, used in errors.
+    fn name(&self) -> &str;
+
+    /// The driver of `tenant`'s database (opened and migrated on first use).
+    /// A malformed tenant id is a configuration error.
+    async fn driver_for(&self, tenant: &str) -> Result<std::sync::Arc<dyn Driver>>;
+
+    /// Records `schema` for every tenant: databases open now are migrated
+    /// at once, the others when they are opened.
+    async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()>;
+
+    /// Closes every open tenant database.
+    async fn close(&self) -> Result<()>;
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use objectql_driver::Driver;
+use objectql_driver::{Driver, TenantSource};
 use objectql_query_ast::{Catalog, Error, ObjectSchema, ResolveContext, Result};
 
 use crate::session::Session;
@@ -87,9 +87,34 @@ impl DriverFactory for MySqlFactory {
     }
 }
 
+#[cfg(feature = "turso")]
+struct TursoFactory;
+
+#[cfg(feature = "turso")]
+#[async_trait]
+impl DriverFactory for TursoFactory {
+    fn schemes(&self) -> &[&'static str] {
+        // `file:` and `:memory:` URLs reach the Turso driver through
+        // `libsql:` (`libsql:file:app.db`, `libsql::memory:`), so that
+        // `file:` stays free for other drivers.
+        &["libsql", "http", "https"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        let url = match url.strip_prefix("libsql:") {
+            Some(rest) if !rest.starts_with("//") => rest,
+            _ => url,
+        };
+        Ok(Arc::new(
+            objectql_driver_turso::TursoDriver::connect(url).await?,
+        ))
+    }
+}
+
 pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
+    tenant_sources: RwLock<HashMap<String, Arc<dyn TenantSource>>>,
     factories: RwLock<Vec<Arc<dyn DriverFactory>>>,
 }
 
@@ -138,11 +163,14 @@ impl Engine {
             Arc::new(PostgresFactory),
             #[cfg(feature = "mysql")]
             Arc::new(MySqlFactory),
+            #[cfg(feature = "turso")]
+            Arc::new(TursoFactory),
         ];
         Self {
             inner: Arc::new(Inner {
                 catalog: RwLock::new(Arc::new(Catalog::new())),
                 datasources: RwLock::new(HashMap::new()),
+                tenant_sources: RwLock::new(HashMap::new()),
                 factories: RwLock::new(factories),
             }),
         }
@@ -185,7 +213,7 @@ impl Engine {
     /// Adds an already-connected driver as a datasource.
     pub fn add_driver(&self, name: &str, driver: Arc<dyn Driver>) -> Result<()> {
         let mut ds = self.inner.datasources.write().map_err(|_| poisoned())?;
-        if ds.contains_key(name) {
+        if ds.contains_key(name) || self.is_tenant_source(name)? {
             return Err(Error::config(format!(
                 "datasource `{name}` is already registered"
             )));
@@ -194,23 +222,92 @@ impl Engine {
         Ok(())
     }
 
+    /// Adds a datasource with one database per tenant (for example the
+    /// Turso driver's `TenantRouter`). Its objects are reached through
+    /// [`Engine::tenant_session`].
+    pub fn add_tenant_source(&self, name: &str, source: Arc<dyn TenantSource>) -> Result<()> {
+        let ds = self.inner.datasources.read().map_err(|_| poisoned())?;
+        let mut tenants = self.inner.tenant_sources.write().map_err(|_| poisoned())?;
+        if ds.contains_key(name) || tenants.contains_key(name) {
+            return Err(Error::config(format!(
+                "datasource `{name}` is already registered"
+            )));
+        }
+        tenants.insert(name.to_owned(), source);
+        Ok(())
+    }
+
+    fn is_tenant_source(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .tenant_sources
+            .read()
+            .map_err(|_| poisoned())?
+            .contains_key(name))
+    }
+
+    fn tenant_source(&self, name: &str) -> Result<Option<Arc<dyn TenantSource>>> {
+        Ok(self
+            .inner
+            .tenant_sources
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned())
+    }
+
     /// The driver of datasource `name`.
     pub fn datasource(&self, name: &str) -> Result<Arc<dyn Driver>> {
-        self.inner
+        if let Some(d) = self
+            .inner
             .datasources
             .read()
             .map_err(|_| poisoned())?
             .get(name)
-            .cloned()
-            .ok_or_else(|| Error::config(format!("datasource `{name}` is not registered")))
+        {
+            return Ok(Arc::clone(d));
+        }
+        if self.is_tenant_source(name)? {
+            return Err(Error::config(format!(
+                "datasource `{name}` has one database per tenant: use Engine::tenant_session"
+            )));
+        }
+        Err(Error::config(format!(
+            "datasource `{name}` is not registered"
+        )))
+    }
+
+    /// A session for `tenant`: every per-tenant datasource resolves to that
+    /// tenant's database (opened and migrated on first use); the other
+    /// datasources are shared as usual.
+    pub async fn tenant_session(&self, ctx: ResolveContext, tenant: &str) -> Result<Session> {
+        let sources: Vec<(String, Arc<dyn TenantSource>)> = self
+            .inner
+            .tenant_sources
+            .read()
+            .map_err(|_| poisoned())?
+            .iter()
+            .map(|(n, s)| (n.clone(), Arc::clone(s)))
+            .collect();
+        let mut drivers = HashMap::new();
+        for (name, source) in sources {
+            drivers.insert(name, source.driver_for(tenant).await?);
+        }
+        Ok(Session::new(self.clone(), ctx).with_tenant(tenant, drivers))
     }
 
     /// Registers an object schema and creates (or migrates) its storage in
     /// its datasource.
     pub async fn register(&self, schema: ObjectSchema) -> Result<()> {
         schema.check()?;
-        let driver = self.datasource(schema.datasource_name())?;
-        driver.sync_schema(&schema).await?;
+        match self.tenant_source(schema.datasource_name())? {
+            Some(source) => source.sync_schema(&schema).await?,
+            None => {
+                self.datasource(schema.datasource_name())?
+                    .sync_schema(&schema)
+                    .await?;
+            }
+        }
         let mut guard = self.inner.catalog.write().map_err(|_| poisoned())?;
         let mut catalog = Catalog::clone(&guard);
         catalog.insert(schema)?;
@@ -260,6 +357,17 @@ impl Engine {
             .collect();
         for d in drivers {
             d.close().await?;
+        }
+        let sources: Vec<Arc<dyn TenantSource>> = self
+            .inner
+            .tenant_sources
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .cloned()
+            .collect();
+        for s in sources {
+            s.close().await?;
         }
         Ok(())
     }

@@ -23,6 +23,11 @@ pub(crate) fn check(q: &Query) -> Result<()> {
         if sub.is_aggregate() || sub.distinct || !sub.joins.is_empty() {
             return Err(p.err("an expanded query cannot aggregate, join or use `distinct`"));
         }
+        if sub.nearest.is_some() {
+            return Err(p
+                .key("nearest")
+                .err("`nearest` is not available inside `expand` (its `k` would apply to the whole batch, not per parent row)"));
+        }
         check(sub)?;
     }
     Ok(())

@@ -38,6 +38,10 @@
 //! - `sqlite` (default): the SQLite driver, `sqlite://path.db`, `sqlite::memory:`.
 //! - `postgres`: the PostgreSQL driver, `postgres://user@host:5432/db`.
 //! - `mysql`: the MySQL/MariaDB driver, `mysql://user@host:3306/db` (or `mariadb://`).
+//! - `turso`: the Turso/libSQL driver — `libsql://db-org.turso.io?auth_token=…`,
+//!   `http(s)://host` (remote), `libsql:file:app.db`, `libsql::memory:`, and
+//!   embedded replicas `libsql:file:replica.db?sync_url=…`; plus
+//!   `TenantRouter` for a database per tenant ([`Engine::tenant_session`]).
 
 mod engine;
 mod expand;
@@ -46,7 +50,7 @@ mod session;
 pub use engine::{DriverFactory, Engine};
 pub use objectql_driver::{
     BatchStream, Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel,
-    PoolStats, Pushdown, RowStream, TxId,
+    PoolStats, Pushdown, RowStream, TenantSource, TxId,
 };
 #[cfg(feature = "memory")]
 pub use objectql_driver_memory::{MemoryDriver, MemoryOptions};
@@ -56,10 +60,14 @@ pub use objectql_driver_mysql::{MySqlDriver, MySqlOptions};
 pub use objectql_driver_postgres::{PostgresDriver, PostgresOptions};
 #[cfg(feature = "sqlite")]
 pub use objectql_driver_sqlite::{SqliteDriver, SqliteOptions};
+#[cfg(feature = "turso")]
+pub use objectql_driver_turso::{
+    Mode as TursoMode, SyncReport, TenantOptions, TenantRouter, TursoDriver, TursoOptions,
+};
 pub use objectql_query_ast::{
     AggFunction, Aggregation, Catalog, Cursor, DateGranularity, DriverErrorKind, Error, Field,
-    Filter, GroupBy, JoinType, ObjectSchema, Op, Operand, Query, Record, ResolveContext, Result,
-    SortItem, SortOrder, StorageType, Value, field,
+    Filter, GroupBy, JoinType, Nearest, ObjectSchema, Op, Operand, Query, Record, ResolveContext,
+    Result, SortItem, SortOrder, StorageType, Value, VectorMetric, field,
 };
 pub use session::{Session, Transaction};
 

@@ -32,6 +32,14 @@ pub struct Session {
     ctx: ResolveContext,
     tx: Option<TxBinding>,
     timeout: Option<Duration>,
+    tenant: Option<Arc<TenantDrivers>>,
+}
+
+/// A tenant session's drivers for the per-tenant datasources.
+#[derive(Debug)]
+struct TenantDrivers {
+    tenant: String,
+    drivers: std::collections::HashMap<String, Arc<dyn Driver>>,
 }
 
 /// What a write needs: the catalog, the object's schema, its driver and the
@@ -73,7 +81,35 @@ impl Session {
             ctx,
             tx: None,
             timeout: None,
+            tenant: None,
         }
+    }
+
+    pub(crate) fn with_tenant(
+        mut self,
+        tenant: &str,
+        drivers: std::collections::HashMap<String, Arc<dyn Driver>>,
+    ) -> Self {
+        self.tenant = Some(Arc::new(TenantDrivers {
+            tenant: tenant.to_owned(),
+            drivers,
+        }));
+        self
+    }
+
+    /// The tenant this session serves, if it was made by
+    /// [`Engine::tenant_session`].
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref().map(|t| t.tenant.as_str())
+    }
+
+    /// The driver of datasource `name` for this session (its tenant's
+    /// database for a per-tenant datasource).
+    fn datasource(&self, name: &str) -> Result<Arc<dyn Driver>> {
+        if let Some(d) = self.tenant.as_deref().and_then(|t| t.drivers.get(name)) {
+            return Ok(Arc::clone(d));
+        }
+        self.engine.datasource(name)
     }
 
     /// This session with a time limit on every call it makes: when a call
@@ -107,7 +143,7 @@ impl Session {
 
     fn driver_for(&self, schema: &ObjectSchema) -> Result<(Arc<dyn Driver>, Option<TxId>)> {
         let ds = schema.datasource_name();
-        let driver = self.engine.datasource(ds)?;
+        let driver = self.datasource(ds)?;
         let tx = match &self.tx {
             Some(b) if b.datasource == ds => Some(b.id),
             Some(b) => {
@@ -129,6 +165,7 @@ impl Session {
                 ctx: self.ctx.clone(),
                 tx: None,
                 timeout: self.timeout,
+                tenant: self.tenant.clone(),
             },
             _ => self.clone(),
         }
@@ -243,8 +280,10 @@ impl Session {
             if !p.query.expand.is_empty() {
                 expand::expand(self, &p.query, &mut rows).await?;
                 if let Some(fields) = &p.query.fields {
+                    // A nearest query's distance stays, whatever the projection.
+                    let distance = p.query.nearest.as_ref().map(|n| n.distance_as.as_str());
                     for r in &mut rows {
-                        r.retain(|k, _| fields.contains(k));
+                        r.retain(|k, _| fields.contains(k) || Some(k.as_str()) == distance);
                     }
                 }
             }
@@ -291,10 +330,14 @@ impl Session {
         Ok(Box::pin(futures::stream::iter([Ok(batch)])))
     }
 
-    /// The first row of `query`, if any.
+    /// The first row of `query`, if any (for a nearest query: the nearest row).
     pub async fn find_one(&self, query: &Query) -> Result<Option<Record>> {
         let mut q = query.clone();
-        q.limit = Some(1);
+        match &mut q.nearest {
+            // `k` is a nearest query's limit.
+            Some(n) => n.k = n.k.min(1),
+            None => q.limit = Some(1),
+        }
         Ok(self.find(&q).await?.into_iter().next())
     }
 
@@ -592,7 +635,7 @@ impl Session {
                 "nested transactions are not supported; commit or roll back first",
             ));
         }
-        let driver = self.engine.datasource(datasource)?;
+        let driver = self.datasource(datasource)?;
         let id = driver.begin(isolation).await?;
         let mut session = self.clone();
         session.tx = Some(TxBinding {

@@ -35,6 +35,17 @@ impl Plan {
         if let Some(f) = &r.filter {
             steps.push(step("filter", f.to_json().to_string()));
         }
+        if let Some(n) = &r.nearest {
+            steps.push(step(
+                "nearest",
+                format!(
+                    "exact {} top {} by `{}`",
+                    n.effective_metric().name(),
+                    n.k,
+                    n.field
+                ),
+            ));
+        }
         if r.is_aggregate() {
             steps.push(step(
                 "aggregate",
@@ -134,10 +145,15 @@ fn classify_filter(f: &Filter, classify: &dyn Fn(&Condition) -> Pushdown) -> Pus
 
 /// Plans a validated query for the driver called `driver` with `caps`.
 ///
+/// A `nearest` query is pushed whole to a driver with [`Feature::Vectors`];
+/// when part of its filter cannot be pushed, the filter is pushed as usual
+/// and the nearest search runs locally (exactly) over the rows it returns.
+///
 /// # Errors
 /// `Unsupported` for what cannot run locally either: joins the driver cannot
-/// run (joins across datasources belong to federation), and full-text
-/// `search` on a driver without [`Feature::FullText`].
+/// run (joins across datasources belong to federation), full-text `search`
+/// on a driver without [`Feature::FullText`], and `nearest` on a driver
+/// without [`Feature::Vectors`].
 pub fn plan(
     query: &Query,
     schema: &ObjectSchema,
@@ -151,6 +167,11 @@ pub fn plan(
     }
     if query.search.is_some() && !caps.has(Feature::FullText) {
         return Err(Error::unsupported(Feature::FullText.as_str(), driver));
+    }
+    // Never answered locally for a driver without vectors: that would scan
+    // every row behind the caller's back.
+    if query.nearest.is_some() && !caps.has(Feature::Vectors) {
+        return Err(Error::unsupported(Feature::Vectors.as_str(), driver));
     }
     let (pushed_filter, residual_filter) = match &query.filter {
         Some(f) if caps.filters => split_filter(f, classify),
@@ -254,6 +275,39 @@ mod tests {
         assert_eq!(p.pushed, Query::new("t"));
         assert_eq!(p.residual.as_ref().and_then(|r| r.limit), Some(3));
         assert!(!p.local_steps().is_empty());
+    }
+
+    #[test]
+    fn nearest_without_vectors_is_refused_not_run_locally() {
+        let q = Query::new("t").nearest(objectql_query_ast::Nearest::new("e", [1.0], 3));
+        let e = plan(
+            &q,
+            &ObjectSchema::new("t"),
+            "scan",
+            &Capabilities::everything(),
+            &|_| Pushdown::Exact,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Unsupported { feature, driver } if feature == "vectors" && driver == "scan"),
+            "{e}"
+        );
+        let caps = Capabilities::everything().with(Feature::Vectors);
+        let p = plan(&q, &ObjectSchema::new("t"), "v", &caps, &|_| {
+            Pushdown::Exact
+        })
+        .unwrap();
+        assert_eq!(p.pushed, q);
+        assert!(p.residual.is_none());
+        // A filter the driver cannot run: the filter is pushed, nearest runs locally.
+        let q = q.filter(objectql_query_ast::field("a").eq(1));
+        let p = plan(&q, &ObjectSchema::new("t"), "v", &caps, &|_| {
+            Pushdown::Unsupported
+        })
+        .unwrap();
+        assert_eq!(p.pushed, Query::new("t"));
+        assert!(p.residual.as_ref().is_some_and(|r| r.nearest.is_some()));
+        assert!(p.local_steps().iter().any(|s| s.operation == "nearest"));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 #[path = "sql/common.rs"]
 #[macro_use]
 mod common;
+#[path = "sql/libsql.rs"]
+mod libsql;
 #[path = "sql/mysql.rs"]
 mod mysql;
 #[path = "sql/postgres.rs"]

@@ -12,6 +12,7 @@
 //! ```
 
 use crate::filter::{Filter, Op, Operand};
+use crate::nearest::Nearest;
 use crate::query::{
     AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, Query, SortItem,
 };
@@ -217,6 +218,12 @@ impl Query {
     /// Expands a lookup field.
     pub fn expand(mut self, lookup_field: impl Into<String>, sub: Query) -> Self {
         self.expand.insert(lookup_field.into(), sub);
+        self
+    }
+
+    /// Makes this a nearest-neighbour query (see [`Nearest`]).
+    pub fn nearest(mut self, n: Nearest) -> Self {
+        self.nearest = Some(n);
         self
     }
 

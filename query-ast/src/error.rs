@@ -113,6 +113,9 @@ pub enum DriverErrorKind {
     TransactionClosed,
     /// A file or network I/O error.
     Io,
+    /// The server refused the credentials (a missing, malformed, expired or
+    /// wrong token or password). Not retryable: fix the configuration.
+    AuthFailed,
     /// The backend answered something objectql could not map to a value.
     Decode,
     /// An arithmetic result (an integer `sum`) does not fit its type.
@@ -150,6 +153,7 @@ impl DriverErrorKind {
             Self::ConnectionLost => "connection_lost",
             Self::TransactionClosed => "transaction_closed",
             Self::Io => "io",
+            Self::AuthFailed => "auth_failed",
             Self::Decode => "decode",
             Self::NumericOverflow => "numeric_overflow",
             Self::Other => "other",

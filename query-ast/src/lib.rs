@@ -2,7 +2,8 @@
 //!
 //! A [`Query`] says *what* data a service wants — filters, sorting, paging,
 //! projections, aggregations, group-by/having, joins, expand, full-text
-//! search — independently of where it lives. It has a JSON wire format
+//! search, nearest-neighbour search over vectors ([`Nearest`]) —
+//! independently of where it lives. It has a JSON wire format
 //! (compatible with the ObjectStack data protocol; see `PROTOCOL.md`) and a
 //! builder API, and is validated against [`ObjectSchema`]s before any driver
 //! sees it. This crate does no I/O and is runtime-agnostic.
@@ -28,6 +29,7 @@
 mod builder;
 mod error;
 mod filter;
+mod nearest;
 mod query;
 mod schema;
 pub mod tokens;
@@ -37,6 +39,7 @@ mod value;
 pub use builder::{FieldRef, field};
 pub use error::{BoxError, DriverErrorKind, Error, Path, Result};
 pub use filter::{Condition, Filter, MAX_FILTER_DEPTH, Op, Operand};
+pub use nearest::{DEFAULT_DISTANCE_AS, MAX_NEAREST_K, Nearest, VectorMetric};
 pub use query::{
     AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, MAX_EXPAND_DEPTH,
     NullsOrder, Query, SearchSpec, SortItem, SortOrder,

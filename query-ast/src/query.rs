@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::error::Error;
 use crate::error::{Path, Result};
 use crate::filter::Filter;
+use crate::nearest::Nearest;
 use crate::value::Value;
 
 /// How deep `expand` may nest.
@@ -44,6 +45,8 @@ pub struct Query {
     pub expand: IndexMap<String, Query>,
     /// Joins.
     pub joins: Vec<Join>,
+    /// Nearest-neighbour search over a vector field (ext; see [`Nearest`]).
+    pub nearest: Option<Nearest>,
 }
 
 /// Sort direction.
@@ -486,6 +489,9 @@ impl Query {
                 .collect();
             m.insert("joins".into(), Json::Array(items));
         }
+        if let Some(n) = &self.nearest {
+            m.insert("nearest".into(), n.to_json());
+        }
         Json::Object(m)
     }
 }
@@ -591,6 +597,7 @@ fn parse_query(json: &Json, path: &Path, expand_depth: usize) -> Result<Query> {
                 }
             }
             "joins" => q.joins = parse_joins(value, &p)?,
+            "nearest" => q.nearest = Some(Nearest::from_json(value, &p)?),
             other => return Err(p.err(format!("unknown query key `{other}`"))),
         }
     }

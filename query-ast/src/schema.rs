@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Path, Result};
+use crate::nearest::VectorMetric;
 use crate::value::Value;
 
 /// What a field is stored as.
@@ -141,6 +142,10 @@ pub struct Field {
     /// Vector dimensions (vector fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dimensions: Option<u32>,
+    /// The distance metric of a vector field: what its index is built for,
+    /// and what nearest queries use unless they name one (default `cosine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<VectorMetric>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -167,7 +172,28 @@ impl Field {
             multiple: false,
             searchable: false,
             dimensions: None,
+            metric: None,
         }
+    }
+
+    /// A vector field of `dimensions` float32 numbers.
+    pub fn vector(name: impl Into<String>, dimensions: u32) -> Self {
+        let mut f = Self::new(name, "vector");
+        f.dimensions = Some(dimensions);
+        f
+    }
+
+    /// Sets the distance metric of a vector field.
+    pub fn metric(mut self, metric: VectorMetric) -> Self {
+        self.metric = Some(metric);
+        self
+    }
+
+    /// Creates an index on this field (for a vector field: a vector index,
+    /// where the backend has them).
+    pub fn indexed(mut self) -> Self {
+        self.index = true;
+        self
     }
 
     /// Marks the field required.
@@ -440,6 +466,10 @@ impl ObjectSchema {
                     return Err(path
                         .key("dimensions")
                         .err("vector field needs `dimensions` > 0"));
+                }
+                StorageType::Vector { .. } => {}
+                _ if field.metric.is_some() => {
+                    return Err(path.key("metric").err("only vector fields have a `metric`"));
                 }
                 _ => {}
             }

@@ -120,6 +120,9 @@ pub fn validate_for(
     let mut q = query.clone();
     q.object = Some(schema.name.clone());
     let mut scope = Scope::of(schema)?;
+    if let Some(n) = &query.nearest {
+        q.nearest = Some(crate::nearest::validate(n, query, schema, path)?);
+    }
 
     let mut aliases = Vec::new();
     for (i, join) in q.joins.iter_mut().enumerate() {
@@ -714,7 +717,7 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, x)| coerce(x, StorageType::Float, &p.index(i)))
+                    .map(|(i, x)| vector_component(x, &p.index(i)))
                     .collect::<Result<_>>()?,
             )
         }
@@ -724,6 +727,17 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
         ),
         (_, v) => return Err(mismatch(&v)),
     })
+}
+
+/// One component of a vector value: a number, rounded to float32.
+fn vector_component(x: Value, p: &Path) -> Result<Value> {
+    match coerce(x, StorageType::Float, p)? {
+        Value::Float(f) => Ok(Value::Float(crate::nearest::f32_component(f, p)?)),
+        other => Err(p.err(format!(
+            "a vector component must be a number, found {}",
+            other.type_name()
+        ))),
+    }
 }
 
 fn finite(f: f64, p: &Path) -> Result<f64> {

@@ -12,6 +12,8 @@
 //! With `mysql`, the MySQL/MariaDB driver: `OBJECTQL_TEST_MYSQL_URL`
 //! (default `mysql://root@127.0.0.1:3306/test`), one database per case,
 //! named `{OBJECTQL_TEST_RUN_ID}_{case}`.
+//! With `turso`, the Turso/libSQL driver on local files (its remote and
+//! replica modes run the same suite in the driver's own tests).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +50,29 @@ impl Harness for Sqlite {
     async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(self.0.join(format!("{namespace}.db{suffix}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "turso")]
+struct Turso(std::path::PathBuf);
+
+#[cfg(feature = "turso")]
+#[async_trait]
+impl Harness for Turso {
+    fn name(&self) -> String {
+        "turso".into()
+    }
+    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
+        let path = self.0.join(format!("{namespace}.turso.db"));
+        Ok(Arc::new(
+            objectql::TursoDriver::open(objectql::TursoOptions::file(path)).await?,
+        ))
+    }
+    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(self.0.join(format!("{namespace}.turso.db{suffix}")));
         }
         Ok(())
     }
@@ -190,7 +215,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "matrix" => {
-            #[cfg(feature = "sqlite")]
+            #[cfg(any(feature = "sqlite", feature = "turso"))]
             let scratch = match tempdir() {
                 Ok(d) => d,
                 Err(e) => {
@@ -206,6 +231,8 @@ async fn main() -> ExitCode {
                 Box::new(Postgres::from_env()),
                 #[cfg(feature = "mysql")]
                 Box::new(MySql::from_env()),
+                #[cfg(feature = "turso")]
+                Box::new(Turso(scratch.clone())),
             ];
             let mut results = Vec::new();
             let mut failed = false;
@@ -219,7 +246,7 @@ async fn main() -> ExitCode {
                 }
                 results.push((h.name(), outcomes));
             }
-            #[cfg(feature = "sqlite")]
+            #[cfg(any(feature = "sqlite", feature = "turso"))]
             let _ = std::fs::remove_dir_all(&scratch);
             print!("{}", matrix_markdown(&results));
             if failed {
@@ -236,7 +263,7 @@ async fn main() -> ExitCode {
 }
 
 /// A fresh directory under the system temporary directory.
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "turso"))]
 fn tempdir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("objectql-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

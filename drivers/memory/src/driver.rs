@@ -144,7 +144,8 @@ impl MemoryDriver {
             .with(Feature::Transactions)
             .with(Feature::UniqueConstraints)
             .with(Feature::JsonFields)
-            .with(Feature::BinaryFields);
+            .with(Feature::BinaryFields)
+            .with(Feature::Vectors);
         let mut caps = caps;
         caps.isolation_levels = vec![
             IsolationLevel::ReadCommitted,
@@ -421,6 +422,17 @@ impl Driver for MemoryDriver {
         }
         if let Some(f) = &query.filter {
             steps.push(step("filter", f.to_json().to_string()));
+        }
+        if let Some(n) = &query.nearest {
+            steps.push(step(
+                "nearest",
+                format!(
+                    "exact {} top {} by `{}` (brute force)",
+                    n.effective_metric().name(),
+                    n.k,
+                    n.field
+                ),
+            ));
         }
         if query.is_aggregate() {
             steps.push(step(

@@ -359,12 +359,11 @@ fn undeclared_features_are_refused_with_unsupported() {
         let engine = Engine::new();
         engine.add_datasource("default", "memory://").await.unwrap();
         let caps = engine.datasource("default").unwrap().capabilities().clone();
-        assert!(!caps.has(objectql::Feature::Vectors) && !caps.has(objectql::Feature::ForeignKeys));
-        let e = engine
+        assert!(caps.has(objectql::Feature::Vectors) && !caps.has(objectql::Feature::ForeignKeys));
+        engine
             .register_json(&json!({"name": "v", "fields": {"emb": {"type": "vector", "dimensions": 3}}}))
             .await
-            .unwrap_err();
-        assert!(matches!(&e, Error::Unsupported { feature, .. } if feature == "vectors"), "{e}");
+            .unwrap();
         let e = engine
             .register_json(&json!({"name": "m", "fields": {"t": {"type": "lookup", "reference": "v", "deleteBehavior": "cascade"}}}))
             .await
@@ -374,5 +373,113 @@ fn undeclared_features_are_refused_with_unsupported() {
         let q = Query::parse(r#"{"object": "d", "search": "x"}"#).unwrap();
         let e = engine.default_session().find(&q).await.unwrap_err();
         assert!(matches!(&e, Error::Unsupported { feature, driver } if feature == "full_text" && driver == "memory"), "{e}");
+    });
+}
+
+async fn vector_engine(driver: Arc<dyn objectql::Driver>) -> Engine {
+    let engine = Engine::new();
+    engine.add_driver("default", driver).unwrap();
+    engine
+        .register_json(&json!({"name": "author", "fields": {"name": {"type": "text"}}}))
+        .await
+        .unwrap();
+    engine
+        .register_json(&json!({"name": "doc", "fields": {
+            "title": {"type": "text"},
+            "e": {"type": "vector", "dimensions": 2, "index": true},
+            "owner": {"type": "lookup", "reference": "author"}
+        }}))
+        .await
+        .unwrap();
+    let db = engine.default_session();
+    db.insert("author", record! {"id" => "w1", "name" => "Ann"})
+        .await
+        .unwrap();
+    for (id, title, x, y, owner) in [
+        ("a", "Alpha", 1.0, 0.0, Some("w1")),
+        ("b", "Beta", 0.0, 1.0, None),
+        ("c", "Gamma", 1.0, 1.0, Some("w1")),
+    ] {
+        let e = Value::Array(vec![Value::Float(x), Value::Float(y)]);
+        let owner = owner.map_or(Value::Null, Value::from);
+        db.insert(
+            "doc",
+            record! {"id" => id, "title" => title, "e" => e, "owner" => owner},
+        )
+        .await
+        .unwrap();
+    }
+    engine
+}
+
+fn nearest_query(extra: serde_json::Value) -> Query {
+    let mut q = json!({"object": "doc", "nearest": {"field": "e", "vector": [1, 0], "k": 2}});
+    if let (Some(q), serde_json::Value::Object(extra)) = (q.as_object_mut(), extra) {
+        q.extend(extra);
+    }
+    Query::from_json(&q).unwrap()
+}
+
+#[test]
+fn nearest_queries_through_the_engine() {
+    rt().block_on(async {
+        let engine = vector_engine(Arc::new(MemoryDriver::new())).await;
+        let db = engine.default_session();
+        // Expand on nearest results; the projection keeps the distance.
+        let q = nearest_query(json!({"fields": ["title", "owner"], "expand": {"owner": {"fields": ["name"]}}}));
+        let rows = db.find(&q).await.unwrap();
+        let titles: Vec<_> = rows.iter().map(|r| r.get("title").cloned().unwrap()).collect();
+        assert_eq!(titles, vec![Value::from("Alpha"), Value::from("Gamma")]);
+        assert_eq!(rows[0].get("owner").map(Value::to_json), Some(json!({"name": "Ann"})));
+        assert_eq!(rows[0].len(), 3, "{:?}", rows[0]);
+        assert!(matches!(rows[1].get("_distance"), Some(Value::Float(d)) if (d - (1.0 - 0.5f64.sqrt())).abs() < 1e-12));
+        // find_one: the nearest row.
+        let one = db.find_one(&nearest_query(json!({}))).await.unwrap().unwrap();
+        assert_eq!(one.get("id"), Some(&Value::from("a")));
+        // Arrow output carries the distance column.
+        let batches: Vec<_> = db
+            .find_arrow(&nearest_query(json!({"fields": ["title"]})))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let schema = batches[0].schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["title", "_distance"]);
+        assert_eq!(batches[0].num_rows(), 2);
+        // Explain shows the search.
+        let steps = db.explain(&nearest_query(json!({}))).await.unwrap();
+        assert!(steps.iter().any(|s| s.operation == "nearest"), "{steps:?}");
+        // Not inside expand.
+        let q = Query::from_json(&json!({"object": "doc", "expand": {"owner": {
+            "nearest": {"field": "e", "vector": [1, 0], "k": 1}}}}))
+        .unwrap();
+        assert!(db.find(&q).await.is_err());
+    });
+}
+
+#[test]
+fn nearest_needs_the_vectors_feature_and_runs_locally_behind_a_residual_filter() {
+    rt().block_on(async {
+        let mut caps = objectql::Capabilities::default();
+        caps.filters = true;
+        let scan = crate::properties::ScanOnly(MemoryDriver::new(), caps.clone());
+        let engine = vector_engine(Arc::new(scan)).await;
+        let e = engine.default_session().find(&nearest_query(json!({}))).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Unsupported { feature, driver } if feature == "vectors" && driver == "scan-only"),
+            "{e}"
+        );
+        // With vectors declared, a filter the driver cannot run is run
+        // locally, and so is the nearest search over the rows it returns.
+        let scan = crate::properties::ScanOnly(MemoryDriver::new(), caps.with(objectql::Feature::Vectors));
+        let local = vector_engine(Arc::new(scan)).await;
+        let reference = vector_engine(Arc::new(MemoryDriver::new())).await;
+        let q = nearest_query(json!({"where": {"title": {"$contains": "a"}}, "fields": ["id"]}));
+        let a = local.default_session().find(&q).await.unwrap();
+        let b = reference.default_session().find(&q).await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
     });
 }

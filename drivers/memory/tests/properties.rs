@@ -208,7 +208,7 @@ proptest! {
 
 /// A memory driver that claims fewer capabilities, so the planner runs the
 /// rest locally: text conditions are `Unsupported`, `$between` `Inexact`.
-struct ScanOnly(MemoryDriver, Capabilities);
+pub(crate) struct ScanOnly(pub(crate) MemoryDriver, pub(crate) Capabilities);
 
 #[async_trait]
 impl Driver for ScanOnly {

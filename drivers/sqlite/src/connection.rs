@@ -101,6 +101,45 @@ impl SqliteOptions {
     }
 }
 
+/// How a libSQL database is served: what [`crate::SqliteDriver::from_database`]
+/// needs besides the database itself. The SQLite driver fills it from
+/// [`SqliteOptions`]; the Turso driver from its own options, so every mode
+/// (local file, `:memory:`, remote, embedded replica) runs the same code.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LibsqlSetup {
+    /// The driver's name in errors, explain output and capabilities.
+    pub name: &'static str,
+    /// Connections in the pool (use 1 for `:memory:`: every connection to it
+    /// would be a different database).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+    /// How long SQLite retries a locked database before answering `Busy`;
+    /// `None` where the engine is not local (a remote server decides).
+    pub busy_timeout: Option<Duration>,
+    /// Switch the file to WAL on open (local files only).
+    pub wal: bool,
+    /// The engine has libSQL's native vectors and the driver declares them.
+    pub vectors: bool,
+}
+
+impl LibsqlSetup {
+    /// A setup named `name` with the SQLite driver's defaults: 4
+    /// connections, 30 s acquire timeout, 5 s busy timeout, no WAL, no vectors.
+    pub fn new(name: &'static str) -> Self {
+        let defaults = SqliteOptions::default();
+        Self {
+            name,
+            max_connections: defaults.max_connections,
+            acquire_timeout: defaults.acquire_timeout,
+            busy_timeout: Some(defaults.busy_timeout),
+            wal: false,
+            vectors: false,
+        }
+    }
+}
+
 /// A small pool of libsql connections over one database.
 pub(crate) struct Pool {
     db: libsql::Database,
@@ -109,7 +148,7 @@ pub(crate) struct Pool {
     size: u32,
     opened: AtomicU32,
     waiting: AtomicU32,
-    options: SqliteOptions,
+    setup: LibsqlSetup,
 }
 
 /// A connection checked out of the pool; returned to it on drop.
@@ -141,13 +180,14 @@ impl Drop for Conn {
     }
 }
 
-impl Pool {
-    pub(crate) async fn open(options: SqliteOptions) -> Result<Arc<Self>> {
-        let (target, size) = match &options.path {
-            Some(p) => (p.clone(), options.max_connections),
-            None => (PathBuf::from(":memory:"), 1),
+impl SqliteOptions {
+    /// Opens the local database these options name, and its setup.
+    pub(crate) async fn open_local(&self) -> Result<(libsql::Database, LibsqlSetup)> {
+        let target = match &self.path {
+            Some(p) => p.clone(),
+            None => PathBuf::from(":memory:"),
         };
-        if let Some(parent) = options
+        if let Some(parent) = self
             .path
             .as_ref()
             .and_then(|p| p.parent())
@@ -163,6 +203,22 @@ impl Pool {
             .build()
             .await
             .map_err(|e| from_libsql(e, "opening the database"))?;
+        let mut setup = LibsqlSetup::new("sqlite");
+        setup.max_connections = if self.path.is_some() {
+            self.max_connections
+        } else {
+            1
+        };
+        setup.acquire_timeout = self.acquire_timeout;
+        setup.busy_timeout = Some(self.busy_timeout);
+        setup.wal = self.path.is_some();
+        Ok((db, setup))
+    }
+}
+
+impl Pool {
+    pub(crate) async fn new(db: libsql::Database, setup: LibsqlSetup) -> Result<Arc<Self>> {
+        let size = setup.max_connections.max(1);
         let pool = Arc::new(Self {
             db,
             idle: Mutex::new(Vec::new()),
@@ -170,10 +226,10 @@ impl Pool {
             size,
             opened: AtomicU32::new(0),
             waiting: AtomicU32::new(0),
-            options,
+            setup,
         });
         let conn = pool.acquire().await?;
-        if pool.options.path.is_some() {
+        if pool.setup.wal {
             // WAL: readers never block the writer. The answer is a row.
             let mut rows = conn
                 .query("PRAGMA journal_mode=WAL", ())
@@ -190,20 +246,32 @@ impl Pool {
         Ok(pool)
     }
 
+    /// The database the pool connects to.
+    pub(crate) fn database(&self) -> &libsql::Database {
+        &self.db
+    }
+
+    /// How the database is served.
+    pub(crate) fn setup(&self) -> &LibsqlSetup {
+        &self.setup
+    }
+
     fn connect(&self) -> Result<libsql::Connection> {
         let c = self
             .db
             .connect()
             .map_err(|e| from_libsql(e, "connecting"))?;
-        c.busy_timeout(self.options.busy_timeout)
-            .map_err(|e| from_libsql(e, "setting busy_timeout"))?;
+        if let Some(busy) = self.setup.busy_timeout {
+            c.busy_timeout(busy)
+                .map_err(|e| from_libsql(e, "setting busy_timeout"))?;
+        }
         Ok(c)
     }
 
     pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Conn> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = tokio::time::timeout(
-            self.options.acquire_timeout,
+            self.setup.acquire_timeout,
             Arc::clone(&self.permits).acquire_owned(),
         )
         .await;
@@ -213,10 +281,10 @@ impl Pool {
             Ok(Err(_)) => {
                 return Err(Error::driver(
                     objectql_query_ast::DriverErrorKind::ConnectionLost,
-                    "the SQLite pool is closed",
+                    format!("the {} pool is closed", self.setup.name),
                 ));
             }
-            Err(_) => return Err(pool_timeout(self.options.acquire_timeout)),
+            Err(_) => return Err(pool_timeout(self.setup.acquire_timeout)),
         };
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = if let Some(c) = reused {

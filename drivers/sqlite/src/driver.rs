@@ -14,7 +14,7 @@ use objectql_query_ast::{
     Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
 
-use crate::connection::{Conn, Pool, SqliteOptions, Transactions};
+use crate::connection::{Conn, LibsqlSetup, Pool, SqliteOptions, Transactions};
 use crate::error::from_libsql;
 use crate::types::{from_raw, to_raw};
 
@@ -74,19 +74,29 @@ impl std::ops::Deref for Handle {
 impl SqliteDriver {
     /// Opens (or creates) the database described by `options`.
     pub async fn open(options: SqliteOptions) -> Result<Self> {
-        let pool = Pool::open(options).await?;
+        let (db, setup) = options.open_local().await?;
+        Self::from_database(db, setup).await
+    }
+
+    /// Serves an already-built libSQL database — local, remote or an
+    /// embedded replica — with the SQLite dialect and this driver's code.
+    /// This is how the Turso driver shares one implementation (and one SQL
+    /// compiler) across every connection mode.
+    pub async fn from_database(db: libsql::Database, setup: LibsqlSetup) -> Result<Self> {
+        let vectors = setup.vectors;
+        let pool = Pool::new(db, setup).await?;
         let conn = pool.acquire().await?;
         let version = sqlite_version(&conn).await?;
         drop(conn);
-        let dialect = SqliteDialect {
-            version,
-            vectors: false,
-        };
+        let dialect = SqliteDialect { version, vectors };
         let mut caps = Capabilities::everything()
             .with(Feature::Transactions)
             .with(Feature::UniqueConstraints)
             .with(Feature::JsonFields)
             .with(Feature::BinaryFields);
+        if vectors {
+            caps = caps.with(Feature::Vectors);
+        }
         caps.isolation_levels = vec![IsolationLevel::Serializable];
         caps.max_bind_params = Some(32_766);
         let driver = Self {
@@ -104,6 +114,17 @@ impl SqliteDriver {
             )
             .await?;
         Ok(driver)
+    }
+
+    /// The libSQL database this driver serves (for `sync()` on an embedded
+    /// replica, or raw access next to objectql).
+    pub fn database(&self) -> &libsql::Database {
+        self.pool.database()
+    }
+
+    /// The SQL dialect the driver compiles to.
+    pub fn dialect(&self) -> SqliteDialect {
+        self.dialect
     }
 
     /// Connects from a URL (see [`SqliteOptions::from_url`]).
@@ -318,7 +339,7 @@ fn decode(
 #[async_trait]
 impl Driver for SqliteDriver {
     fn name(&self) -> &'static str {
-        "sqlite"
+        self.pool.setup().name
     }
 
     fn capabilities(&self) -> &Capabilities {
@@ -463,7 +484,7 @@ impl Driver for SqliteDriver {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.select(query)?;
         let mut steps = vec![ExplainStep {
-            location: "driver:sqlite".into(),
+            location: format!("driver:{}", self.name()),
             operation: "sql".into(),
             detail: format!("{} -- {} bound parameters", st.sql, st.params.len()),
         }];
@@ -485,7 +506,7 @@ impl Driver for SqliteDriver {
         {
             if let Ok(libsql::Value::Text(detail)) = row.get_value(3) {
                 steps.push(ExplainStep {
-                    location: "driver:sqlite".into(),
+                    location: format!("driver:{}", self.name()),
                     operation: "plan".into(),
                     detail,
                 });

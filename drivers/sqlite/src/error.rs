@@ -57,10 +57,46 @@ pub(crate) fn kind_of(code: i32, message: &str) -> DriverErrorKind {
     }
 }
 
+/// Classifies what a libSQL *server* answered (remote and replica modes):
+/// its errors arrive as text — a Hrana stream error carries SQLite's message
+/// and code name (`SQLITE_CONSTRAINT`), an HTTP failure its status.
+pub(crate) fn kind_of_remote(text: &str) -> DriverErrorKind {
+    const CONNECTION: [&str; 7] = [
+        "error trying to connect",
+        "Connection refused",
+        "connection closed",
+        "connection reset",
+        "Broken pipe",
+        "PrimaryHandshakeTimeout",
+        "dns error",
+    ];
+    if text.contains("status=401") || text.contains("status=403") || text.contains("Unauthorized") {
+        DriverErrorKind::AuthFailed
+    } else if text.contains("constraint failed") || text.contains("SQLITE_CONSTRAINT") {
+        kind_of(SQLITE_CONSTRAINT, text)
+    } else if text.contains("SQLITE_BUSY")
+        || text.contains("SQLITE_LOCKED")
+        || text.contains("database is locked")
+    {
+        DriverErrorKind::Busy
+    } else if text.contains("integer overflow") {
+        DriverErrorKind::NumericOverflow
+    } else if CONNECTION.iter().any(|c| text.contains(c)) {
+        DriverErrorKind::ConnectionLost
+    } else {
+        DriverErrorKind::Other
+    }
+}
+
 /// Wraps a libsql error, keeping it as the source.
-pub(crate) fn from_libsql(e: libsql::Error, doing: &str) -> Error {
+pub fn from_libsql(e: libsql::Error, doing: &str) -> Error {
     let kind = match &e {
         libsql::Error::SqliteFailure(code, message) => kind_of(*code, message),
+        libsql::Error::RemoteSqliteFailure(_, extended, message) => kind_of(*extended, message),
+        libsql::Error::Hrana(_)
+        | libsql::Error::WriteDelegation(_)
+        | libsql::Error::Replication(_)
+        | libsql::Error::Sync(_) => kind_of_remote(&e.to_string()),
         libsql::Error::ConnectionFailed(_) => DriverErrorKind::ConnectionLost,
         libsql::Error::InvalidColumnType
         | libsql::Error::InvalidColumnIndex
@@ -105,5 +141,33 @@ mod tests {
             kind_of(1, "integer overflow"),
             DriverErrorKind::NumericOverflow
         );
+    }
+
+    #[test]
+    fn server_answers_are_classified() {
+        // As sqld 0.24 words them over Hrana.
+        assert_eq!(
+            kind_of_remote(
+                r#"Hrana: `stream error: `Error { message: "SQLite error: UNIQUE constraint failed: t.name", code: "SQLITE_CONSTRAINT" }``"#
+            ),
+            DriverErrorKind::UniqueViolation
+        );
+        assert_eq!(
+            kind_of_remote(
+                r#"Hrana: `api error: `status=401 Unauthorized, body={"error":"Unauthorized: `The JWT is invalid`"}``"#
+            ),
+            DriverErrorKind::AuthFailed
+        );
+        assert_eq!(
+            kind_of_remote(
+                "Hrana: `http error: `error trying to connect: tcp connect error: Connection refused (os error 111)``"
+            ),
+            DriverErrorKind::ConnectionLost
+        );
+        assert_eq!(
+            kind_of_remote("SQLite error: NOT NULL constraint failed: t.x"),
+            DriverErrorKind::NotNullViolation
+        );
+        assert_eq!(kind_of_remote("something new"), DriverErrorKind::Other);
     }
 }

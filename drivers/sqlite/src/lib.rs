@@ -15,5 +15,11 @@ mod driver;
 mod error;
 mod types;
 
-pub use connection::SqliteOptions;
+pub use connection::{LibsqlSetup, SqliteOptions};
 pub use driver::SqliteDriver;
+/// Classifies a libsql error (local engine codes, a server's Hrana answers,
+/// replication failures) into an objectql driver error; `doing` says what
+/// was being done, for the message.
+pub use error::from_libsql as libsql_error;
+/// The `libsql` crate this driver is built on (for [`SqliteDriver::from_database`]).
+pub use libsql;

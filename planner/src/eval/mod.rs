@@ -34,6 +34,7 @@ mod filter;
 mod hash;
 mod join;
 mod like;
+mod nearest;
 mod sort;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -50,6 +51,7 @@ pub use hash::{
     FxBuildHasher, FxHasher, RowKey, ValueKey, hash_row, hash_value, key_eq, row_key_eq,
 };
 pub use join::join;
+pub use nearest::{nearest, vector_distance};
 pub use sort::{CursorPosition, SortKeys, sort_cmp, sort_rows, top_k};
 
 /// The column names of a relation, with a name → position index.
@@ -129,7 +131,8 @@ impl Relation {
 
 /// Runs a validated query over rows: where → aggregate (groupBy,
 /// aggregations, having) or distinct → sort → cursor → offset → limit →
-/// projection.
+/// projection; for a `nearest` query: where → the `k` nearest rows
+/// ([`nearest`]) → projection, the distance column kept.
 ///
 /// For aggregate queries the output columns are the group outputs then the
 /// aggregation aliases, and `fields`, `order_by` and `having` refer to them.
@@ -149,6 +152,18 @@ where
     let selected = rows
         .into_iter()
         .filter(|r| predicate.as_ref().is_none_or(|p| p.matches(r)));
+    if let Some(n) = &query.nearest {
+        let found = nearest(columns, selected, n)?;
+        return match &query.fields {
+            // The distance is kept whatever the projection.
+            Some(fields) => {
+                let mut names = fields.clone();
+                names.push(n.distance_as.clone());
+                project(&found.columns, found.rows, Some(&names))
+            }
+            None => Ok(found),
+        };
+    }
     if query.is_aggregate() {
         let out = aggregate(
             columns,

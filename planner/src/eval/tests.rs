@@ -14,6 +14,7 @@ use serde_json::json;
 use super::*;
 
 mod aggregates;
+mod nearest;
 
 fn columns(names: &[&str]) -> Columns {
     names.iter().copied().collect()

@@ -16,7 +16,7 @@
 
 use objectql_query_ast::{
     DeleteBehavior, Error, Field, Filter, ObjectSchema, Op, Path, Record, Result, StorageType,
-    coerce,
+    VectorMetric, coerce,
 };
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use sqlparser::ast::{
@@ -59,14 +59,24 @@ fn index_columns(c: &SqlCompiler<'_>, cols: &[&str]) -> Vec<IndexColumn> {
         .collect()
 }
 
-/// An index: (name, columns, unique).
+/// An index: (name, columns, unique, and for a vector index its metric).
 struct IndexSpec {
     name: String,
     columns: Vec<String>,
     unique: bool,
+    /// A vector index (over one vector column), built for this metric.
+    vector: Option<VectorMetric>,
 }
 
-fn indexes(schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
+/// The metric of `f` if it is a vector field.
+fn vector_metric(f: &Field) -> Result<Option<VectorMetric>> {
+    Ok(match f.storage_type()? {
+        StorageType::Vector { .. } => Some(f.metric.unwrap_or_default()),
+        _ => None,
+    })
+}
+
+fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
     let table = schema.table();
     let mut out = Vec::new();
     for (name, f) in &schema.fields {
@@ -82,19 +92,30 @@ fn indexes(schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
                 ),
                 columns: vec![f.column().to_owned()],
                 unique: f.unique,
+                vector: vector_metric(f)?,
             });
         }
     }
     for ix in &schema.indexes {
-        let columns = ix
+        let fields = ix
             .fields
             .iter()
             .map(|n| {
-                schema.get(n).map(|f| f.column().to_owned()).ok_or_else(|| {
+                schema.get(n).ok_or_else(|| {
                     Error::validation("indexes", format!("index field `{n}` is not a field"))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let columns: Vec<String> = fields.iter().map(|f| f.column().to_owned()).collect();
+        let mut vector = None;
+        for f in &fields {
+            if let Some(m) = vector_metric(f)? {
+                if fields.len() > 1 {
+                    return Err(c.unsupported("an index over a vector field and other fields"));
+                }
+                vector = Some(m);
+            }
+        }
         let name = ix.name.clone().unwrap_or_else(|| {
             format!(
                 "{table}_{}_{}",
@@ -106,9 +127,28 @@ fn indexes(schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
             name,
             columns,
             unique: ix.unique,
+            vector,
         });
     }
     Ok(out)
+}
+
+/// The vector index over field `field` of `schema` (its name and metric),
+/// if the schema declares one: `index: true` on the field, or an object
+/// index over that field alone.
+pub(super) fn vector_index(
+    c: &SqlCompiler<'_>,
+    schema: &ObjectSchema,
+    field: &str,
+) -> Result<Option<(String, VectorMetric)>> {
+    let Some(f) = schema.get(field) else {
+        return Ok(None);
+    };
+    Ok(indexes(c, schema)?.into_iter().find_map(|ix| {
+        let m = ix.vector?;
+        (ix.columns.len() == 1 && ix.columns.first().map(String::as_str) == Some(f.column()))
+            .then_some((ix.name, m))
+    }))
 }
 
 fn is_key(schema: &ObjectSchema, name: &str, f: &Field) -> bool {
@@ -222,14 +262,48 @@ fn column_def(
     }))
 }
 
-fn create_index(c: &SqlCompiler<'_>, table_name: &str, ix: &IndexSpec) -> Statement {
+/// The key of a vector index: `libsql_vector_idx("col", 'metric=…')` on
+/// libSQL.
+fn vector_index_columns(
+    c: &SqlCompiler<'_>,
+    ix: &IndexSpec,
+    metric: VectorMetric,
+) -> Result<Vec<IndexColumn>> {
+    if ix.unique {
+        return Err(c.unsupported("unique vector indexes"));
+    }
+    let [col] = ix.columns.as_slice() else {
+        return Err(c.unsupported("an index over a vector field and other fields"));
+    };
+    let key = c
+        .dialect
+        .vector_index_key(Expr::Identifier(c.ident(col)), metric)
+        .ok_or_else(|| c.unsupported("vector indexes"))?;
+    Ok(vec![IndexColumn {
+        column: OrderByExpr {
+            expr: key,
+            options: OrderByOptions {
+                asc: None,
+                nulls_first: None,
+            },
+            with_fill: None,
+        },
+        operator_class: None,
+    }])
+}
+
+fn create_index(c: &SqlCompiler<'_>, table_name: &str, ix: &IndexSpec) -> Result<Statement> {
     let cols: Vec<&str> = ix.columns.iter().map(String::as_str).collect();
-    plain(
+    let columns = match ix.vector {
+        Some(metric) => vector_index_columns(c, ix, metric)?,
+        None => index_columns(c, &cols),
+    };
+    Ok(plain(
         SqlStatement::CreateIndex(CreateIndex {
             name: Some(obj(c.ident(&ix.name))),
             table_name: obj(c.ident(table_name)),
             using: None,
-            columns: index_columns(c, &cols),
+            columns,
             unique: ix.unique,
             concurrently: false,
             if_not_exists: true,
@@ -240,6 +314,22 @@ fn create_index(c: &SqlCompiler<'_>, table_name: &str, ix: &IndexSpec) -> Statem
             index_options: Vec::new(),
             alter_options: Vec::new(),
         })
+        .to_string(),
+    ))
+}
+
+fn drop_index(c: &SqlCompiler<'_>, name: &str) -> Statement {
+    plain(
+        SqlStatement::Drop {
+            object_type: ObjectType::Index,
+            if_exists: true,
+            names: vec![obj(c.ident(name))],
+            cascade: false,
+            restrict: false,
+            purge: false,
+            temporary: false,
+            table: None,
+        }
         .to_string(),
     )
 }
@@ -280,7 +370,7 @@ fn create(
             columns.push(def);
         }
     }
-    let specs = indexes(schema)?;
+    let specs = indexes(c, schema)?;
     let inline = c.dialect.inline_indexes();
     let constraints = if inline {
         specs.iter().map(|ix| inline_index(c, ix)).collect()
@@ -298,7 +388,7 @@ fn create(
         specs
             .iter()
             .map(|ix| create_index(c, table_name, ix))
-            .collect()
+            .collect::<Result<_>>()?
     };
     Ok((plain(SqlStatement::CreateTable(stmt).to_string()), idx))
 }
@@ -445,14 +535,21 @@ fn migrate_columns(
             }
         }
     }
-    let old_ix: Vec<String> = indexes(old)?.into_iter().map(|i| i.name).collect();
-    let new_ix: Vec<IndexSpec> = indexes(new)?
+    let old_ix: Vec<(String, Option<VectorMetric>)> = indexes(c, old)?
         .into_iter()
-        .filter(|i| rebuild || !old_ix.contains(&i.name))
+        .map(|i| (i.name, i.vector))
+        .collect();
+    let new_ix: Vec<IndexSpec> = indexes(c, new)?
+        .into_iter()
+        .filter(|i| rebuild || !old_ix.contains(&(i.name.clone(), i.vector)))
         .collect();
     if !rebuild {
         let mut out = adds;
         for ix in &new_ix {
+            // A vector index whose metric changed is dropped and built again.
+            if ix.vector.is_some() && old_ix.iter().any(|(name, _)| *name == ix.name) {
+                out.push(drop_index(c, &ix.name));
+            }
             if c.dialect.inline_indexes() {
                 out.push(alter(
                     c,
@@ -463,7 +560,7 @@ fn migrate_columns(
                     },
                 ));
             } else {
-                out.push(create_index(c, table_name, ix));
+                out.push(create_index(c, table_name, ix)?);
             }
         }
         return Ok(out);

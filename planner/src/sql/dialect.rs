@@ -6,13 +6,17 @@
 
 use chrono_tz::Tz;
 use objectql_driver::Pushdown;
-use objectql_query_ast::{AggFunction, DateGranularity, Error, Result, StorageType, Value};
+use objectql_query_ast::{
+    AggFunction, DateGranularity, Error, Result, StorageType, Value, VectorMetric,
+};
 use sqlparser::ast::{
-    BinaryOperator, CharacterLength, ColumnOption, DataType, ExactNumberInfo, Expr, Ident,
-    TimezoneInfo,
+    BinaryOperator, CharacterLength, ColumnOption, DataType, ExactNumberInfo, Expr, FunctionArg,
+    FunctionArgExpr, Ident, TableFactor, TableFunctionArgs, TimezoneInfo,
 };
 
-use super::ast::{binop, case_when, cast, collate, func, is_not_null, lit, name, not, num, paren};
+use super::ast::{
+    binop, case_when, cast, collate, eq, func, is_not_null, lit, name, not, num, paren, table,
+};
 use super::expr::{TextOp, glob_pattern, like_pattern};
 use super::types;
 use super::{Binder, SqlDialect};
@@ -298,6 +302,10 @@ impl SqlDialect for SqliteDialect {
             }
             StorageType::Float => DataType::Real,
             StorageType::Binary => DataType::Blob(None),
+            // libSQL's vector column: `dimensions` little-endian float32s.
+            StorageType::Vector { dimensions } if self.vectors => {
+                DataType::Custom(name("F32_BLOB"), vec![dimensions.to_string()])
+            }
             StorageType::Text
             | StorageType::Date
             | StorageType::DateTime
@@ -318,8 +326,52 @@ impl SqlDialect for SqliteDialect {
             negated: false,
         })
     }
+    fn vector_distance(&self, col: Expr, query: Expr, metric: VectorMetric) -> Option<Expr> {
+        let f = match metric {
+            VectorMetric::Cosine => "vector_distance_cos",
+            VectorMetric::L2 => "vector_distance_l2",
+            _ => return None,
+        };
+        self.vectors.then(|| func(f, vec![col, query]))
+    }
+    fn vector_index_key(&self, col: Expr, metric: VectorMetric) -> Option<Expr> {
+        // The index's own option string, written by the compiler (never user data).
+        let options = format!("metric={}", metric.name());
+        self.vectors
+            .then(|| func("libsql_vector_idx", vec![col, lit(&options)]))
+    }
+    fn vector_index_scan(
+        &self,
+        index: &str,
+        alias: &Ident,
+        table_name: &Ident,
+        query: Expr,
+        k: Expr,
+    ) -> Option<(TableFactor, Expr)> {
+        if !self.vectors {
+            return None;
+        }
+        // `vector_top_k('index', ?, ?) AS "v"`: a table-valued function
+        // whose `id` is the rowid of a row of the indexed table.
+        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        let mut scan = table(Ident::new("vector_top_k"), Some(alias.clone()));
+        if let TableFactor::Table { args, .. } = &mut scan {
+            *args = Some(TableFunctionArgs {
+                args: vec![arg(lit(index)), arg(query), arg(k)],
+                settings: None,
+            });
+        }
+        let rowid = Expr::CompoundIdentifier(vec![table_name.clone(), Ident::new("rowid")]);
+        let id = Expr::CompoundIdentifier(vec![alias.clone(), Ident::with_quote('"', "id")]);
+        Some((scan, eq(rowid, id)))
+    }
     fn encode(&self, v: &Value, st: StorageType) -> Result<Value> {
-        types::encode_sqlite(v, st)
+        match st {
+            StorageType::Vector { dimensions } if self.vectors => {
+                types::encode_f32_blob(v, dimensions)
+            }
+            _ => types::encode_sqlite(v, st),
+        }
     }
 }
 

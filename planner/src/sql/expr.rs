@@ -136,11 +136,14 @@ pub(crate) fn classify_op(
     other: Option<StorageType>,
     op: &Op,
 ) -> Pushdown {
-    if matches!(st, StorageType::Vector { .. } | StorageType::Virtual) {
+    if st == StorageType::Virtual {
         return Pushdown::Unsupported;
     }
     if let Op::Null(_) | Op::Exists(_) = op {
         return Pushdown::Exact;
+    }
+    if matches!(st, StorageType::Vector { .. }) {
+        return Pushdown::Unsupported;
     }
     if st == StorageType::Json {
         // JSON equality is structural in eval; no dialect matches it exactly.

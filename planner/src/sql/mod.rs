@@ -40,6 +40,7 @@ mod ast;
 mod ddl;
 mod dialect;
 mod expr;
+mod nearest;
 mod select;
 pub mod types;
 mod write;
@@ -50,10 +51,10 @@ use chrono_tz::Tz;
 use objectql_driver::{Conflict, Pushdown};
 use objectql_query_ast::{
     AggFunction, Catalog, Condition, DateGranularity, Error, Filter, ObjectSchema, Query, Record,
-    Result, StorageType, Value,
+    Result, StorageType, Value, VectorMetric,
 };
 pub use sqlparser;
-use sqlparser::ast::{ColumnOption, DataType, Expr, Ident};
+use sqlparser::ast::{ColumnOption, DataType, Expr, Ident, TableFactor};
 
 pub use dialect::{AvgForm, MySqlDialect, PostgresDialect, SqliteDialect, UpsertStyle};
 pub use expr::TextOp;
@@ -318,6 +319,37 @@ pub trait SqlDialect: Send + Sync + Debug {
     fn auto_increment(&self) -> Option<ColumnOption> {
         None
     }
+    /// The distance between the vector column `col` and the bound query
+    /// vector `query` under `metric`, for rows whose vector is neither NULL
+    /// nor (for cosine) the zero vector — the compiler excludes those
+    /// (`None`: this dialect has no vectors; nearest queries are
+    /// `Unsupported`).
+    fn vector_distance(&self, col: Expr, query: Expr, metric: VectorMetric) -> Option<Expr> {
+        let _ = (col, query, metric);
+        None
+    }
+    /// The key of a vector index on column `col` built for `metric`, as it
+    /// goes between the parentheses of `CREATE INDEX … ON t (…)` (`None`:
+    /// no vector indexes).
+    fn vector_index_key(&self, col: Expr, metric: VectorMetric) -> Option<Expr> {
+        let _ = (col, metric);
+        None
+    }
+    /// An approximate index scan for a dialect with vector indexes: the
+    /// table function (aliased `alias`) that yields the `k` rows of index
+    /// `index` nearest to the bound query vector `query`, and the condition
+    /// that joins its rows to the rows of `table`.
+    fn vector_index_scan(
+        &self,
+        index: &str,
+        alias: &Ident,
+        table: &Ident,
+        query: Expr,
+        k: Expr,
+    ) -> Option<(TableFactor, Expr)> {
+        let _ = (index, alias, table, query, k);
+        None
+    }
     /// Encodes a value for a column of `st` (what the client binds).
     fn encode(&self, v: &Value, st: StorageType) -> Result<Value>;
     /// Decodes a raw value from the client as `st`. Strict: a value that does
@@ -352,7 +384,9 @@ impl<'a> SqlCompiler<'a> {
     }
 
     /// The pushed part of a plan → one SELECT. What it cannot express is
-    /// `Err(Error::Unsupported)`, never dropped.
+    /// `Err(Error::Unsupported)`, never dropped. A `nearest` query compiles
+    /// to a distance-ordered SELECT (see the `nearest` module) on dialects
+    /// with vectors, and is `Unsupported` elsewhere.
     pub fn select(&self, query: &Query) -> Result<Statement> {
         select::select(self, query)
     }

@@ -224,7 +224,7 @@ fn bind_joins(c: &SqlCompiler<'_>, src: &mut Source, b: &mut Binder<'_>) -> Resu
     Ok(())
 }
 
-fn where_clause(
+pub(super) fn where_clause(
     c: &SqlCompiler<'_>,
     scope: &Scope,
     filter: Option<&Filter>,
@@ -242,7 +242,7 @@ fn where_clause(
         .transpose()
 }
 
-fn key_ord(c: &SqlCompiler<'_>, col: &Col) -> Expr {
+pub(super) fn key_ord(c: &SqlCompiler<'_>, col: &Col) -> Expr {
     if col.st == StorageType::Text {
         c.dialect.text_order_key(col.expr.clone())
     } else {
@@ -354,7 +354,7 @@ fn paging(c: &SqlCompiler<'_>, q: &Query, b: &mut Binder<'_>) -> (Option<Expr>, 
 }
 
 /// Projects `names` from `scope`.
-fn projection(
+pub(super) fn projection(
     c: &SqlCompiler<'_>,
     scope: &Scope,
     names: &[String],
@@ -392,6 +392,9 @@ fn derived_scope(c: &SqlCompiler<'_>, outputs: &[(String, StorageType)]) -> Scop
 pub(super) fn select(c: &SqlCompiler<'_>, q: &Query) -> Result<Statement> {
     if q.search.is_some() {
         return Err(c.unsupported("full-text search in SQL"));
+    }
+    if let Some(n) = &q.nearest {
+        return super::nearest::select(c, q, n);
     }
     let mut src = source(c, q)?;
     let mut b = Binder::new(c.dialect);

@@ -126,6 +126,45 @@ pub fn encode_sqlite(v: &Value, st: StorageType) -> Result<Value> {
     })
 }
 
+/// A vector as libSQL's `F32_BLOB`: its components as little-endian
+/// float32s, 4 bytes each.
+pub fn encode_f32_blob(v: &Value, dimensions: u32) -> Result<Value> {
+    let st = StorageType::Vector { dimensions };
+    let items = match v {
+        Value::Null => return Ok(Value::Null),
+        Value::Array(items) if u32::try_from(items.len()).ok() == Some(dimensions) => items,
+        _ => return Err(mismatch(v, st)),
+    };
+    let mut out = Vec::with_capacity(items.len() * 4);
+    for x in items {
+        let f = match x {
+            Value::Float(f) => *f,
+            Value::Int(i) => objectql_query_ast::int_to_f64(*i).ok_or_else(|| mismatch(v, st))?,
+            _ => return Err(mismatch(v, st)),
+        };
+        // Validation rounded every component to float32, so this cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let f = f as f32;
+        out.extend_from_slice(&f.to_le_bytes());
+    }
+    Ok(Value::Bytes(out))
+}
+
+/// A `F32_BLOB` back to a vector value; `None` when its length is not
+/// `4 × dimensions` or a component is not finite.
+pub fn decode_f32_blob(b: &[u8], dimensions: u32) -> Option<Value> {
+    if u32::try_from(b.len()).ok() != dimensions.checked_mul(4) {
+        return None;
+    }
+    b.chunks_exact(4)
+        .map(|c| {
+            let f = f32::from_le_bytes(<[u8; 4]>::try_from(c).ok()?);
+            f.is_finite().then(|| Value::Float(f64::from(f)))
+        })
+        .collect::<Option<Vec<Value>>>()
+        .map(Value::Array)
+}
+
 /// Identity encoding for clients with typed values (PostgreSQL, MySQL);
 /// `json_as_text` sends JSON as its text (MariaDB's JSON is LONGTEXT).
 pub fn encode_typed(v: &Value, st: StorageType, json_as_text: bool) -> Result<Value> {
@@ -224,6 +263,7 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
             .map(Value::Time),
         (StorageType::Json, Value::String(s)) => serde_json::from_str(s).ok().map(Value::json),
         (StorageType::Json, Value::Bytes(b)) => serde_json::from_slice(b).ok().map(Value::json),
+        (StorageType::Vector { dimensions }, Value::Bytes(b)) => decode_f32_blob(b, dimensions),
         _ => None,
     };
     out.ok_or_else(|| decode_err(&v, st))

@@ -13,7 +13,7 @@ use sqlparser::dialect::{
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-fn check(
+pub(crate) fn check(
     d: &dyn SqlDialect,
     parser: &dyn Dialect,
     sql: &str,
