@@ -168,6 +168,12 @@ impl TursoDriver {
         self.inner.version()
     }
 
+    /// The SQL dialect every mode compiles to (SQLite, with libSQL's vectors
+    /// when the engine has them).
+    pub fn dialect(&self) -> objectql_planner::sql::SqliteDialect {
+        self.inner.dialect()
+    }
+
     /// The libSQL database, for raw access next to objectql.
     pub fn database(&self) -> &libsql::Database {
         self.inner.database()

@@ -21,6 +21,7 @@ mod common;
 mod differential;
 mod modes;
 mod tenants;
+mod vectors;
 
 use std::sync::Arc;
 
