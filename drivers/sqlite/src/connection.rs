@@ -181,8 +181,9 @@ impl Drop for Conn {
 }
 
 impl SqliteOptions {
-    /// Opens the local database these options name, and its setup.
-    pub(crate) async fn open_local(&self) -> Result<(libsql::Database, LibsqlSetup)> {
+    /// Opens the local database these options name, with the setup the
+    /// SQLite driver serves it with (for drivers built on this one).
+    pub async fn open_local(&self) -> Result<(libsql::Database, LibsqlSetup)> {
         let target = match &self.path {
             Some(p) => p.clone(),
             None => PathBuf::from(":memory:"),

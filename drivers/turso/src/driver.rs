@@ -1,17 +1,14 @@
 //! The Turso driver: one implementation over every connection mode.
 
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use objectql_driver::{
     BatchStream, Capabilities, Conflict, Cx, Driver, ExplainStep, IsolationLevel, PoolStats,
     Pushdown, RowStream, TxId,
 };
-use objectql_driver_sqlite::{LibsqlSetup, SqliteDriver, libsql_error};
-use objectql_query_ast::{
-    Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
-};
+use objectql_driver_sqlite::{LibsqlSetup, SqliteDriver, SqliteOptions, libsql_error};
+use objectql_query_ast::{Condition, Error, Filter, ObjectSchema, Query, Record, Result, Value};
 
 use crate::options::{Mode, TursoOptions};
 
@@ -61,6 +58,18 @@ impl std::fmt::Debug for TursoDriver {
     }
 }
 
+/// Opens a local database with the SQLite driver's opener, keeping this
+/// driver's name and its pool settings.
+async fn open_local(mut local: SqliteOptions, setup: &mut LibsqlSetup) -> Result<libsql::Database> {
+    local.max_connections = setup.max_connections;
+    local.acquire_timeout = setup.acquire_timeout;
+    local.busy_timeout = setup.busy_timeout.unwrap_or(local.busy_timeout);
+    let (db, local_setup) = local.open_local().await?;
+    setup.max_connections = local_setup.max_connections;
+    setup.wal = local_setup.wal;
+    Ok(db)
+}
+
 fn check_parent(path: &Path) -> Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) if !parent.exists() => Err(Error::config(format!(
@@ -86,8 +95,8 @@ async fn has_vectors(db: &libsql::Database) -> Result<bool> {
 impl TursoDriver {
     /// Opens the database `options` describe. A remote or replica primary
     /// is asked one statement first, so a bad token fails here with
-    /// [`DriverErrorKind::AuthFailed`] and an unreachable server with
-    /// [`DriverErrorKind::ConnectionLost`].
+    /// [`AuthFailed`](objectql_query_ast::DriverErrorKind::AuthFailed) and an unreachable server with
+    /// [`ConnectionLost`](objectql_query_ast::DriverErrorKind::ConnectionLost).
     pub async fn open(options: TursoOptions) -> Result<Self> {
         let mut setup = LibsqlSetup::new("turso");
         setup.max_connections = options.max_connections;
@@ -95,21 +104,10 @@ impl TursoDriver {
         setup.busy_timeout = Some(options.busy_timeout);
         let mode = options.mode.name();
         let db = match options.mode {
-            Mode::File(path) => {
-                check_parent(&path)?;
-                setup.wal = true;
-                libsql::Builder::new_local(&path)
-                    .build()
-                    .await
-                    .map_err(|e| libsql_error(e, "opening the database"))?
-            }
-            Mode::Memory => {
-                setup.max_connections = 1;
-                libsql::Builder::new_local(":memory:")
-                    .build()
-                    .await
-                    .map_err(|e| libsql_error(e, "opening the database"))?
-            }
+            // Local modes open exactly as the SQLite driver does (parent
+            // directory check, WAL for files, one connection for :memory:).
+            Mode::File(path) => open_local(SqliteOptions::file(path), &mut setup).await?,
+            Mode::Memory => open_local(SqliteOptions::in_memory(), &mut setup).await?,
             Mode::Remote { url, auth_token } => {
                 setup.busy_timeout = None;
                 libsql::Builder::new_remote(url, auth_token)
@@ -182,7 +180,7 @@ impl TursoDriver {
     /// Pulls the primary's latest changes into an embedded replica now.
     /// Other modes have nothing to sync: `Unsupported`.
     pub async fn sync(&self) -> Result<SyncReport> {
-        if self.mode != "replica" {
+        if self.mode != Mode::REPLICA {
             return Err(Error::unsupported(
                 format!(
                     "sync() on a {} database (only embedded replicas sync)",
@@ -201,25 +199,6 @@ impl TursoDriver {
             frame_no: replicated.frame_no(),
             frames_synced: u64::try_from(replicated.frames_synced()).unwrap_or(u64::MAX),
         })
-    }
-
-    /// Waits (up to `timeout`) until a replica has pulled at least
-    /// `frame_no`, syncing as it goes.
-    pub async fn sync_until(&self, frame_no: u64, timeout: Duration) -> Result<SyncReport> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let report = self.sync().await?;
-            if report.frame_no.is_some_and(|f| f >= frame_no) {
-                return Ok(report);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::driver(
-                    DriverErrorKind::Timeout,
-                    format!("the replica did not reach frame {frame_no} within {timeout:?}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 }
 

@@ -64,13 +64,16 @@ impl std::fmt::Debug for Mode {
 }
 
 impl Mode {
+    /// [`Mode::name`] of an embedded replica.
+    pub const REPLICA: &'static str = "replica";
+
     /// A short name: `file`, `memory`, `remote` or `replica`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::File(_) => "file",
             Self::Memory => "memory",
             Self::Remote { .. } => "remote",
-            Self::Replica { .. } => "replica",
+            Self::Replica { .. } => Self::REPLICA,
         }
     }
 }

@@ -153,9 +153,20 @@ impl TenantRouter {
         let opened = cell
             .get_or_try_init(|| async {
                 let driver = TursoDriver::connect(&url).await?;
-                let schemas = self.schemas.lock().map_err(|_| poisoned())?.clone();
-                for schema in &schemas {
-                    driver.sync_schema(schema).await?;
+                // Until no schema arrives while migrating: one registered
+                // meanwhile is recorded before `sync_schema` looks at the
+                // open drivers, which do not include this one yet.
+                let mut synced = 0;
+                loop {
+                    let pending: Vec<ObjectSchema> =
+                        self.schemas.lock().map_err(|_| poisoned())?[synced..].to_vec();
+                    if pending.is_empty() {
+                        break;
+                    }
+                    for schema in &pending {
+                        driver.sync_schema(schema).await?;
+                    }
+                    synced += pending.len();
                 }
                 Ok::<_, Error>(Arc::new(driver))
             })
@@ -255,12 +266,15 @@ impl TenantSource for TenantRouter {
 
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
+        // Recorded first (appended: tenants being opened read the list by
+        // position), then applied to the databases already open.
+        self.schemas
+            .lock()
+            .map_err(|_| poisoned())?
+            .push(schema.clone());
         for driver in self.open_drivers()? {
             driver.sync_schema(schema).await?;
         }
-        let mut schemas = self.schemas.lock().map_err(|_| poisoned())?;
-        schemas.retain(|s| s.name != schema.name);
-        schemas.push(schema.clone());
         Ok(())
     }
 
