@@ -111,6 +111,23 @@ impl DriverFactory for TursoFactory {
     }
 }
 
+#[cfg(feature = "mongo")]
+struct MongoFactory;
+
+#[cfg(feature = "mongo")]
+#[async_trait]
+impl DriverFactory for MongoFactory {
+    fn schemes(&self) -> &[&'static str] {
+        &["mongodb", "mongodb+srv"]
+    }
+
+    async fn connect(&self, url: &str) -> Result<Arc<dyn Driver>> {
+        Ok(Arc::new(
+            objectql_driver_mongo::MongoDriver::connect(url).await?,
+        ))
+    }
+}
+
 pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
@@ -165,6 +182,8 @@ impl Engine {
             Arc::new(MySqlFactory),
             #[cfg(feature = "turso")]
             Arc::new(TursoFactory),
+            #[cfg(feature = "mongo")]
+            Arc::new(MongoFactory),
         ];
         Self {
             inner: Arc::new(Inner {

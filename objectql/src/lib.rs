@@ -42,6 +42,8 @@
 //!   `http(s)://host` (remote), `libsql:file:app.db`, `libsql::memory:`, and
 //!   embedded replicas `libsql:file:replica.db?sync_url=…`; plus
 //!   `TenantRouter` for a database per tenant ([`Engine::tenant_session`]).
+//! - `mongo`: the MongoDB driver — `mongodb://host:27017/db` (or
+//!   `mongodb+srv://`), queries compiled to aggregation pipelines.
 
 mod engine;
 mod expand;
@@ -54,6 +56,8 @@ pub use objectql_driver::{
 };
 #[cfg(feature = "memory")]
 pub use objectql_driver_memory::{MemoryDriver, MemoryOptions};
+#[cfg(feature = "mongo")]
+pub use objectql_driver_mongo::MongoDriver;
 #[cfg(feature = "mysql")]
 pub use objectql_driver_mysql::{MySqlDriver, MySqlOptions};
 #[cfg(feature = "postgres")]

@@ -4,6 +4,7 @@
 //! semantics.
 
 pub mod eval;
+pub mod mongo;
 mod plan;
 pub mod sql;
 

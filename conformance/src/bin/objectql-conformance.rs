@@ -14,6 +14,8 @@
 //! named `{OBJECTQL_TEST_RUN_ID}_{case}`.
 //! With `turso`, the Turso/libSQL driver on local files (its remote and
 //! replica modes run the same suite in the driver's own tests).
+//! With `mongo`, the MongoDB driver: `OBJECTQL_MONGO_URL` (required), one
+//! database per case.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -75,6 +77,53 @@ impl Harness for Turso {
             let _ = std::fs::remove_file(self.0.join(format!("{namespace}.turso.db{suffix}")));
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "mongo")]
+struct Mongo(String);
+
+#[cfg(feature = "mongo")]
+impl Mongo {
+    fn from_env() -> Option<Self> {
+        std::env::var("OBJECTQL_MONGO_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Self)
+    }
+
+    /// The server's URL with its database path replaced by `db`.
+    fn url_for(&self, namespace: &str) -> String {
+        let mut db = format!("oq_{namespace}");
+        db.truncate(60);
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("mongodb", &self.0));
+        let (hosts, query) = match rest.find(['/', '?']) {
+            Some(i) => {
+                let tail = &rest[i..];
+                (&rest[..i], tail.find('?').map_or("", |q| &tail[q..]))
+            }
+            None => (rest, ""),
+        };
+        format!("{scheme}://{hosts}/{db}{query}")
+    }
+}
+
+#[cfg(feature = "mongo")]
+#[async_trait]
+impl Harness for Mongo {
+    fn name(&self) -> String {
+        "mongodb".into()
+    }
+    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
+        Ok(Arc::new(
+            objectql::MongoDriver::connect(&self.url_for(namespace)).await?,
+        ))
+    }
+    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
+        let driver = objectql::MongoDriver::connect(&self.url_for(namespace)).await?;
+        let dropped = driver.database().drop().await;
+        objectql::Driver::close(&driver).await?;
+        dropped.map_err(|e| objectql::Error::config(format!("dropping a test database: {e}")))
     }
 }
 
@@ -223,6 +272,13 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            #[cfg(feature = "mongo")]
+            let Some(mongo) = Mongo::from_env() else {
+                eprintln!(
+                    "OBJECTQL_MONGO_URL is not set: the mongo feature needs a MongoDB server (scripts/test starts one)"
+                );
+                return ExitCode::FAILURE;
+            };
             let harnesses: Vec<Box<dyn Harness>> = vec![
                 Box::new(Memory),
                 #[cfg(feature = "sqlite")]
@@ -233,6 +289,8 @@ async fn main() -> ExitCode {
                 Box::new(MySql::from_env()),
                 #[cfg(feature = "turso")]
                 Box::new(Turso(scratch.clone())),
+                #[cfg(feature = "mongo")]
+                Box::new(mongo),
             ];
             let mut results = Vec::new();
             let mut failed = false;

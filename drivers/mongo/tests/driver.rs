@@ -1,0 +1,220 @@
+//! The driver's own tests: URLs, errors, writes, security.
+
+use objectql::{DriverErrorKind, Engine, Query, Value, field, record};
+use objectql_driver_mongo::MongoDriver;
+
+use crate::common::{db_name, drop_database, url_for};
+
+async fn engine(ns: &str) -> Engine {
+    let engine = Engine::new();
+    engine
+        .add_datasource("default", &url_for(&db_name(ns)))
+        .await
+        .unwrap();
+    engine
+        .register_json(&serde_json::json!({
+            "name": "item",
+            "fields": {
+                "title": {"type": "text", "unique": true},
+                "n": {"type": "integer"}
+            }
+        }))
+        .await
+        .unwrap();
+    engine
+}
+
+#[tokio::test]
+async fn bad_urls_are_config_errors_and_dead_servers_connection_lost() {
+    let e = MongoDriver::connect("mongodb://").await.unwrap_err();
+    assert_eq!(e.category(), "config", "{e}");
+    let e = MongoDriver::connect("mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=300")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.driver_kind(),
+        Some(DriverErrorKind::ConnectionLost),
+        "{e}"
+    );
+    let e = MongoDriver::connect(
+        "mongodb://u:secret@127.0.0.1:1/x?serverSelectionTimeoutMS=300&authSource=",
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
+
+#[tokio::test]
+async fn writes_round_trip_and_duplicates_are_unique_violations() {
+    let ns = "drv_writes";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    let a = db
+        .insert("item", record! {"title" => "a", "n" => 1})
+        .await
+        .unwrap();
+    let id = a["id"].clone();
+    let e = db
+        .insert("item", record! {"title" => "a", "n" => 2})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.driver_kind(),
+        Some(DriverErrorKind::UniqueViolation),
+        "{e}"
+    );
+    // All or none: a batch with a duplicate in the middle leaves nothing.
+    let e = db
+        .insert_many(
+            "item",
+            vec![
+                record! {"title" => "b"},
+                record! {"title" => "a"},
+                record! {"title" => "c"},
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.driver_kind(),
+        Some(DriverErrorKind::UniqueViolation),
+        "{e}"
+    );
+    assert_eq!(db.count("item", None).await.unwrap(), 1);
+    // NULLs never collide in a unique index.
+    db.insert("item", record! {"n" => 5}).await.unwrap();
+    db.insert("item", record! {"n" => 6}).await.unwrap();
+    let updated = db
+        .update("item", id.clone(), record! {"n" => 10})
+        .await
+        .unwrap();
+    assert_eq!(updated["n"], Value::Int(10));
+    assert_eq!(updated["title"], Value::String("a".into()));
+    let n = db
+        .update_many("item", field("n").gte(5), record! {"title" => Value::Null})
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(db.delete_many("item", field("n").lt(10)).await.unwrap(), 2);
+    assert!(db.delete("item", id.clone()).await.unwrap());
+    assert!(!db.delete("item", id.clone()).await.unwrap());
+    drop_database(ns).await;
+}
+
+#[tokio::test]
+async fn operator_lookalikes_are_data() {
+    let ns = "drv_inject";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    for t in [
+        "$where",
+        "{\"$gt\": \"\"}",
+        ".*",
+        "a.b",
+        "^x$",
+        "\\",
+        "'; drop",
+    ] {
+        db.insert("item", record! {"title" => t}).await.unwrap();
+    }
+    for t in [
+        "$where",
+        "{\"$gt\": \"\"}",
+        ".*",
+        "a.b",
+        "^x$",
+        "\\",
+        "'; drop",
+    ] {
+        let rows = db
+            .find(&Query::new("item").filter(field("title").eq(t)))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{t}");
+        let rows = db
+            .find(&Query::new("item").filter(field("title").contains(t)))
+            .await
+            .unwrap();
+        assert!(
+            rows.iter()
+                .all(|r| r["title"].as_str().unwrap().contains(t)),
+            "{t}"
+        );
+    }
+    // `.*` as a literal substring matches only itself.
+    let rows = db
+        .find(&Query::new("item").filter(field("title").contains(".*")))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    // `_id` never leaks into results.
+    let rows = db.find(&Query::new("item")).await.unwrap();
+    assert!(rows.iter().all(|r| !r.contains_key("_id")));
+    drop_database(ns).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_documents_insert_and_stream() {
+    let ns = "drv_bulk";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    let records: Vec<_> = (0..10_000)
+        .map(|i| record! {"title" => format!("t{i:05}"), "n" => i})
+        .collect();
+    db.insert_many("item", records).await.unwrap();
+    assert_eq!(db.count("item", None).await.unwrap(), 10_000);
+    let rows = db
+        .find(&Query::new("item").filter(field("n").gte(9_990)).asc("n"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["title"], Value::String("t09990".into()));
+    drop_database(ns).await;
+}
+
+#[tokio::test]
+async fn queries_are_pushed_as_one_pipeline() {
+    let ns = "drv_explain";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    let q = Query::new("item")
+        .filter(field("n").ne(3).and(field("title").contains("a")))
+        .desc("n")
+        .limit(5);
+    let steps = db.explain(&q).await.unwrap();
+    assert!(
+        steps.iter().all(|s| s.location == "driver:mongodb"),
+        "{steps:?}"
+    );
+    let pipeline = &steps[0].detail;
+    for stage in ["$match", "$sort", "$limit", "$project", "$regex", "$ne"] {
+        assert!(pipeline.contains(stage), "{stage} in {pipeline}");
+    }
+    // A grouped query with a date-free key is one pipeline too.
+    let q = Query::from_json(&serde_json::json!({
+        "object": "item",
+        "groupBy": ["title"],
+        "aggregations": [{"function": "sum", "field": "n", "alias": "total"}],
+        "having": {"total": {"$gt": 1}}
+    }))
+    .unwrap();
+    let steps = db.explain(&q).await.unwrap();
+    assert!(
+        steps.iter().all(|s| s.location == "driver:mongodb"),
+        "{steps:?}"
+    );
+    assert!(steps[0].detail.contains("$group"), "{steps:?}");
+    // What a pipeline cannot answer exactly runs locally, and says so.
+    let q = Query::from_json(&serde_json::json!({
+        "object": "item",
+        "aggregations": [{"function": "string_agg", "field": "title", "alias": "all"}]
+    }))
+    .unwrap();
+    let steps = db.explain(&q).await.unwrap();
+    assert!(steps.iter().any(|s| s.location == "local"), "{steps:?}");
+    drop_database(ns).await;
+}
