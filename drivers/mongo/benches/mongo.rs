@@ -213,7 +213,8 @@ fn mongo_read(c: &mut Criterion) {
             raw_read(&coll, &p_scan).await;
         },
     );
-    rt.block_on(driver.database().drop()).unwrap();
+    rt.block_on(async { driver.database().drop().await })
+        .unwrap();
 }
 
 /// Runs both sides alternately, `n` times each, and prints the ratio of

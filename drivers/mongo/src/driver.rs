@@ -671,13 +671,14 @@ impl Driver for MongoDriver {
             .list_collection_names()
             .await
             .map_err(|e| from_mongo(e, "listing collections"))?;
-        if !names.iter().any(|n| n == schema.table()) {
-            if let Err(e) = self.db.create_collection(schema.table()).await {
-                // Created meanwhile by another process: fine.
-                let exists = matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 48);
-                if !exists {
-                    return Err(from_mongo(e, "creating a collection"));
-                }
+        if !names.iter().any(|n| n == schema.table())
+            && let Err(e) = self.db.create_collection(schema.table()).await
+        {
+            // Created meanwhile by another process: fine.
+            let exists =
+                matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 48);
+            if !exists {
+                return Err(from_mongo(e, "creating a collection"));
             }
         }
         self.ensure_indexes(schema).await?;
@@ -1115,13 +1116,13 @@ impl Driver for MongoDriver {
     }
 
     fn abandon(&self, tx: TxId) {
-        if let Ok(s) = self.take(tx) {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    let mut s = s.lock().await;
-                    let _ = s.abort_transaction().await;
-                });
-            }
+        if let Ok(s) = self.take(tx)
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                let mut s = s.lock().await;
+                let _ = s.abort_transaction().await;
+            });
         }
     }
 }

@@ -14,7 +14,6 @@ mod code {
     pub const UNAUTHORIZED: i32 = 13;
     pub const AUTHENTICATION_FAILED: i32 = 18;
     pub const INTERRUPTED: i32 = 11601;
-    pub const EXCEEDED_MEMORY: i32 = 292;
     pub const OVERFLOW: i32 = 15;
 }
 
@@ -26,7 +25,6 @@ fn kind_of_code(c: i32) -> DriverErrorKind {
         code::MAX_TIME_EXPIRED | code::INTERRUPTED => DriverErrorKind::Timeout,
         code::UNAUTHORIZED | code::AUTHENTICATION_FAILED => DriverErrorKind::AuthFailed,
         code::OVERFLOW => DriverErrorKind::NumericOverflow,
-        code::EXCEEDED_MEMORY => DriverErrorKind::Other,
         _ => DriverErrorKind::Other,
     }
 }

@@ -33,7 +33,7 @@ pub fn to_bson(value: &Value, storage: StorageType) -> Result<Bson> {
         (Value::Uuid(u), StorageType::Text) => Bson::String(u.to_string()),
         (Value::Int(i), StorageType::Integer) => Bson::Int64(*i),
         (Value::Float(f), StorageType::Float) => Bson::Double(*f),
-        (Value::Int(i), StorageType::Float) => Bson::Double(int_to_f64(*i)?),
+        (Value::Int(i), StorageType::Float) => Bson::Double(int_to_f64(*i)),
         (Value::Decimal(d), StorageType::Decimal { .. }) => Bson::Decimal128(decimal_to_bson(*d)),
         (Value::Int(i), StorageType::Decimal { .. }) => {
             Bson::Decimal128(decimal_to_bson(Decimal::from(*i)))
@@ -88,7 +88,7 @@ pub fn from_bson(bson: Option<&Bson>, storage: StorageType) -> Result<Value> {
             Value::Float(bson_to_decimal(d)?.to_f64().ok_or_else(bad)?)
         }
         (Bson::Double(f), StorageType::Float) => Value::Float(*f),
-        (Bson::Int64(i), StorageType::Float) => Value::Float(int_to_f64(*i)?),
+        (Bson::Int64(i), StorageType::Float) => Value::Float(int_to_f64(*i)),
         (Bson::Int32(i), StorageType::Float) => Value::Float(f64::from(*i)),
         (Bson::Decimal128(d), StorageType::Decimal { .. }) => Value::Decimal(bson_to_decimal(d)?),
         (Bson::Int64(i), StorageType::Decimal { .. }) => Value::Decimal(Decimal::from(*i)),
@@ -165,12 +165,12 @@ pub fn time_to_string(t: NaiveTime) -> String {
     format!("{}.{micros:06}", t.format("%H:%M:%S"))
 }
 
-fn int_to_f64(i: i64) -> Result<f64> {
+fn int_to_f64(i: i64) -> f64 {
     // Integers up to 2^53 are exact in a double; validation keeps JSON
     // integers within that range, and a float field never holds more.
     #[allow(clippy::cast_precision_loss)]
     let f = i as f64;
-    Ok(f)
+    f
 }
 
 fn exact_int(f: f64) -> Option<i64> {

@@ -30,6 +30,8 @@
 //! document: the stored forms (see [`super::codec`]) have no documents, so no
 //! value can be read as an operator.
 
+use std::fmt::Write as _;
+
 use bson::{Bson, Document, doc};
 use objectql_query_ast::{Condition, Error, Filter, Op, Operand, Result, StorageType, Value};
 
@@ -151,12 +153,10 @@ fn condition(r: &dyn Resolve, c: &Condition) -> Result<Document> {
         Op::IContains(s) if st == StorageType::Text => op("$regex", Bson::String(escape(s, true))),
         Op::Like(p) if st == StorageType::Text => op("$regex", Bson::String(like(p, false))),
         Op::ILike(p) if st == StorageType::Text => op("$regex", Bson::String(like(p, true))),
-        Op::Null(true) => op("$eq", Bson::Null),
-        Op::Null(false) => op("$ne", Bson::Null),
         // The protocol's `$exists` is IS NOT NULL (a missing key and a null
         // are the same NULL here).
-        Op::Exists(true) => op("$ne", Bson::Null),
-        Op::Exists(false) => op("$eq", Bson::Null),
+        Op::Null(true) | Op::Exists(false) => op("$eq", Bson::Null),
+        Op::Null(false) | Op::Exists(true) => op("$ne", Bson::Null),
         other => {
             return Err(unsupported(format!(
                 "`{}` on a {} field",
@@ -239,7 +239,7 @@ fn push_literal(out: &mut String, c: char, fold: bool) {
         // escaping them with a backslash is not (`\n` is fine, `\a` is not
         // the same everywhere): write them as hex escapes.
         c if c.is_ascii_control() => {
-            out.push_str(&format!(r"\x{:02x}", u32::from(c)));
+            let _ = write!(out, r"\x{:02x}", u32::from(c));
         }
         c => {
             out.push('\\');

@@ -116,7 +116,7 @@ pub struct OutputColumn {
 }
 
 /// Compiles queries and filters for MongoDB against a catalog.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MongoCompiler<'c> {
     catalog: &'c Catalog,
 }

@@ -37,11 +37,11 @@ struct JoinedFields<'s> {
 
 impl Resolve for JoinedFields<'_> {
     fn resolve(&self, field: &str) -> Result<(String, StorageType)> {
-        if let Some((alias, rest)) = field.split_once('.') {
-            if let Some((_, fields, prefix)) = self.joins.iter().find(|(a, ..)| a == alias) {
-                let (path, st) = fields.resolve_field(rest)?;
-                return Ok((format!("{prefix}.{path}"), st));
-            }
+        if let Some((alias, rest)) = field.split_once('.')
+            && let Some((_, fields, prefix)) = self.joins.iter().find(|(a, ..)| a == alias)
+        {
+            let (path, st) = fields.resolve_field(rest)?;
+            return Ok((format!("{prefix}.{path}"), st));
         }
         self.base.resolve_field(field)
     }
@@ -324,15 +324,14 @@ fn plain_outputs(fields: &JoinedFields<'_>, q: &Query, joined: bool) -> Result<V
             .map(|(n, _)| n.clone())
             .collect()
     };
-    let names: Vec<String> = match &q.fields {
-        Some(f) => f.clone(),
-        None => {
-            let mut names = stored(fields.base.0);
-            for (alias, js, _) in &fields.joins {
-                names.extend(stored(js.0).into_iter().map(|n| format!("{alias}.{n}")));
-            }
-            names
+    let names: Vec<String> = if let Some(f) = &q.fields {
+        f.clone()
+    } else {
+        let mut names = stored(fields.base.0);
+        for (alias, js, _) in &fields.joins {
+            names.extend(stored(js.0).into_iter().map(|n| format!("{alias}.{n}")));
         }
+        names
     };
     let pk = &fields.base.0.primary_key;
     names
