@@ -135,6 +135,18 @@ impl Handle {
     }
 }
 
+/// The isolation levels a case's `begin` steps ask for explicitly.
+fn requested_isolation(spec: &CaseSpec<'_>) -> Vec<IsolationLevel> {
+    get(spec.case, "steps")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("op").and_then(Json::as_str) == Some("begin"))
+        .filter_map(|s| s.get("isolation").and_then(Json::as_str))
+        .filter_map(IsolationLevel::parse)
+        .collect()
+}
+
 /// Runs `case` of `file` against a fresh namespace of `harness`.
 pub async fn run_case(
     harness: &dyn Harness,
@@ -212,6 +224,15 @@ async fn run_in(
                     .filter(|f| !caps.has(**f))
                     .map(|f| f.as_str().to_owned())
                     .collect();
+                // An isolation level the driver does not serve must be
+                // refused too (claims are checked both ways).
+                if caps.has(Feature::Transactions) {
+                    for level in requested_isolation(spec) {
+                        if !caps.serves(level) {
+                            missing.push(format!("isolation {}", level.as_str()));
+                        }
+                    }
+                }
             }
             if let Err(e) = engine.add_driver(&ds, driver) {
                 return Outcome::Failed(e.to_string());
@@ -429,18 +450,28 @@ async fn run_step(handle: &mut Handle, step: &Json, op: &str) -> Result<Produced
         ),
         "begin" => {
             let isolation = match step.get("isolation").and_then(Json::as_str) {
-                Some(name) => IsolationLevel::parse(name).ok_or_else(|| {
+                Some(name) => Some(IsolationLevel::parse(name).ok_or_else(|| {
                     objectql::Error::validation(
                         "isolation",
                         format!("unknown isolation level `{name}`"),
                     )
-                })?,
-                None => IsolationLevel::default(),
+                })?),
+                None => None,
             };
             let ds = step
                 .get("datasource")
                 .and_then(Json::as_str)
                 .unwrap_or("default");
+            // Unspecified: the strongest level the datasource declares.
+            let isolation = match isolation {
+                Some(l) => l,
+                None => s
+                    .engine()
+                    .datasource(ds)?
+                    .capabilities()
+                    .strongest_isolation()
+                    .unwrap_or_default(),
+            };
             let tx = s.begin(ds, isolation).await?;
             *handle = Handle::Tx(tx);
             Produced::Nothing

@@ -77,6 +77,22 @@ pub enum IsolationLevel {
 }
 
 impl IsolationLevel {
+    /// Every level, weakest first.
+    pub const ALL: [IsolationLevel; 3] = [
+        Self::ReadCommitted,
+        Self::RepeatableRead,
+        Self::Serializable,
+    ];
+
+    /// The snake_case name (`read_committed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadCommitted => "read_committed",
+            Self::RepeatableRead => "repeatable_read",
+            Self::Serializable => "serializable",
+        }
+    }
+
     /// Parses `read_committed`, `repeatable_read`, `serializable`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -166,6 +182,24 @@ impl Capabilities {
     /// The declared features.
     pub fn features(&self) -> &[Feature] {
         &self.features
+    }
+
+    /// Whether `begin(level)` is served: some declared level is at least as
+    /// strong (a driver may run a weaker request at a stronger level).
+    pub fn serves(&self, level: IsolationLevel) -> bool {
+        let rank = |l: IsolationLevel| IsolationLevel::ALL.iter().position(|x| *x == l);
+        self.isolation_levels
+            .iter()
+            .any(|d| rank(*d) >= rank(level))
+    }
+
+    /// The strongest declared isolation level: what a transaction gets when
+    /// the caller does not ask for one (`None` without transactions).
+    pub fn strongest_isolation(&self) -> Option<IsolationLevel> {
+        IsolationLevel::ALL
+            .into_iter()
+            .rev()
+            .find(|l| self.isolation_levels.contains(l))
     }
 
     /// Refuses a schema that needs a feature these capabilities lack: a

@@ -129,20 +129,28 @@ impl MongoDriver {
             .run_command(doc! { "hello": 1 })
             .await
             .map_err(|e| from_mongo(e, "connecting (hello)"))?;
-        // Transactions need sessions and a replica set or mongos.
+        // Transactions need sessions, and a server that runs them: a
+        // replica set or mongos says so in `hello`; a server that looks
+        // standalone is asked to run (and abort) an empty one — a
+        // standalone mongod refuses it (IllegalOperation).
         let sessions = hello.contains_key("logicalSessionTimeoutMinutes");
         let replicated =
             hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        let transactions = sessions && (replicated || probe_transactions(&client, &db).await);
         let mut caps = Capabilities::everything()
             .with(Feature::UniqueConstraints)
             .with(Feature::JsonFields)
             .with(Feature::BinaryFields);
         // Joins are evaluated in the driver over the fetched collections.
         caps.joins = true;
-        if sessions && replicated {
+        if transactions {
             caps = caps.with(Feature::Transactions);
-            caps.isolation_levels =
-                vec![IsolationLevel::RepeatableRead, IsolationLevel::Serializable];
+            // Snapshot isolation: repeatable read (and anything weaker),
+            // never serializable (write skew is possible).
+            caps.isolation_levels = vec![
+                IsolationLevel::ReadCommitted,
+                IsolationLevel::RepeatableRead,
+            ];
         }
         Ok(Self {
             client,
@@ -537,6 +545,23 @@ impl MongoDriver {
         }
         Ok(())
     }
+}
+
+/// Whether the server runs transactions: start one, read in it, abort it.
+async fn probe_transactions(client: &Client, db: &Database) -> bool {
+    let Ok(mut session) = client.start_session().await else {
+        return false;
+    };
+    if session.start_transaction().await.is_err() {
+        return false;
+    }
+    let read = db
+        .collection::<Document>(SCHEMA_COLLECTION)
+        .find_one(doc! {})
+        .session(&mut session)
+        .await;
+    let aborted = session.abort_transaction().await;
+    read.is_ok() && aborted.is_ok()
 }
 
 /// The `$type` name of a storage type's BSON form (see the codec).
@@ -1073,9 +1098,10 @@ impl Driver for MongoDriver {
         if !self.caps.has(Feature::Transactions) {
             return Err(Error::unsupported("transactions", NAME));
         }
-        if !self.caps.isolation_levels.contains(&isolation) {
+        if !self.caps.serves(isolation) {
+            // MongoDB transactions are snapshot isolation.
             return Err(Error::unsupported(
-                format!("isolation level {isolation:?}"),
+                format!("isolation level {}", isolation.as_str()),
                 NAME,
             ));
         }

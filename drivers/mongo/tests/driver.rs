@@ -218,3 +218,59 @@ async fn queries_are_pushed_as_one_pipeline() {
     assert!(steps.iter().any(|s| s.location == "local"), "{steps:?}");
     drop_database(ns).await;
 }
+
+#[tokio::test]
+async fn transactions_commit_and_roll_back() {
+    let ns = "drv_tx";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    db.insert("item", record! {"title" => "a", "n" => 1})
+        .await
+        .unwrap();
+    let driver = engine.datasource("default").unwrap();
+    if !driver.capabilities().has(objectql::Feature::Transactions) {
+        // A standalone mongod: transactions are refused, not faked.
+        let e = db
+            .begin("default", objectql::IsolationLevel::RepeatableRead)
+            .await
+            .unwrap_err();
+        assert_eq!(e.category(), "unsupported");
+        drop_database(ns).await;
+        return;
+    }
+    let e = db
+        .begin("default", objectql::IsolationLevel::Serializable)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.category(),
+        "unsupported",
+        "snapshot isolation is not serializable"
+    );
+    let tx = db
+        .begin("default", objectql::IsolationLevel::RepeatableRead)
+        .await
+        .unwrap();
+    tx.insert("item", record! {"title" => "b", "n" => 2})
+        .await
+        .unwrap();
+    assert_eq!(tx.count("item", None).await.unwrap(), 2);
+    assert_eq!(
+        db.count("item", None).await.unwrap(),
+        1,
+        "not visible outside"
+    );
+    if let Err(e) = tx.commit().await {
+        panic!("{e:?}");
+    }
+    assert_eq!(db.count("item", None).await.unwrap(), 2);
+    let tx = db
+        .begin("default", objectql::IsolationLevel::ReadCommitted)
+        .await
+        .unwrap();
+    tx.delete_many("item", field("n").gte(0)).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(db.count("item", None).await.unwrap(), 2);
+    drop_database(ns).await;
+}
