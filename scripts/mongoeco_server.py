@@ -954,7 +954,7 @@ class FastUniqueMemoryEngine(MemoryEngine):
                 since = snapshot.snapshot_version
 
                 def after(key) -> bool:
-                    return changed.get(key, -1) >= since
+                    return changed.get(key, -1) > since
 
                 conflict = (
                     after("*")
