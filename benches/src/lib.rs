@@ -40,3 +40,40 @@ pub fn runtime() -> tokio::runtime::Runtime {
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
     }
 }
+
+/// Runs `ours` and `raw` alternately, `n` times each, and prints
+/// `{label} interleaved x{n}: objectql … {raw_name} … ratio …` — the ratio
+/// of their total wall times. On a shared 2-core VM the criterion medians of
+/// two separately measured functions drift; interleaving cancels the drift.
+pub fn interleaved<A, B, FA, FB>(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    raw_name: &str,
+    n: u32,
+    ours: A,
+    raw: B,
+) where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: std::future::Future<Output = ()>,
+    FB: std::future::Future<Output = ()>,
+{
+    use std::time::{Duration, Instant};
+    let (mut t_ours, mut t_raw) = (Duration::ZERO, Duration::ZERO);
+    rt.block_on(async {
+        for _ in 0..n {
+            let t = Instant::now();
+            ours().await;
+            t_ours += t.elapsed();
+            let t = Instant::now();
+            raw().await;
+            t_raw += t.elapsed();
+        }
+    });
+    eprintln!(
+        "{label} interleaved x{n}: objectql {:.2?} {raw_name} {:.2?} ratio {:.3}",
+        t_ours / n.max(1),
+        t_raw / n.max(1),
+        t_ours.as_secs_f64() / t_raw.as_secs_f64()
+    );
+}

@@ -17,12 +17,12 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use objectql::{Driver, Engine, Query, Record, ResolveContext, Value, field};
-use objectql_benches::{Lcg, runtime};
+use objectql_benches::{Lcg, interleaved, runtime};
 use objectql_driver_mongo::MongoDriver;
 use objectql_driver_mongo::mongodb::bson::Document;
 use objectql_planner::mongo::{MongoCompiler, Pipeline};
@@ -193,7 +193,8 @@ fn mongo_read(c: &mut Criterion) {
     g.finish();
     interleaved(
         &rt,
-        "point_lookup",
+        "mongo_read/point_lookup",
+        "mongodb",
         2_000,
         || async {
             db.find_one(&q_point).await.unwrap().unwrap();
@@ -204,7 +205,8 @@ fn mongo_read(c: &mut Criterion) {
     );
     interleaved(
         &rt,
-        "read_10k",
+        "mongo_read/read_10k",
+        "mongodb",
         20,
         || async {
             db.find(&q_scan).await.unwrap();
@@ -215,34 +217,6 @@ fn mongo_read(c: &mut Criterion) {
     );
     rt.block_on(async { driver.database().drop().await })
         .unwrap();
-}
-
-/// Runs both sides alternately, `n` times each, and prints the ratio of
-/// their total wall times (interleaving cancels the drift of a shared VM).
-fn interleaved<A, B, FA, FB>(rt: &tokio::runtime::Runtime, name: &str, n: u32, ours: A, raw: B)
-where
-    A: Fn() -> FA,
-    B: Fn() -> FB,
-    FA: std::future::Future<Output = ()>,
-    FB: std::future::Future<Output = ()>,
-{
-    let (mut t_ours, mut t_raw) = (Duration::ZERO, Duration::ZERO);
-    rt.block_on(async {
-        for _ in 0..n {
-            let t = Instant::now();
-            ours().await;
-            t_ours += t.elapsed();
-            let t = Instant::now();
-            raw().await;
-            t_raw += t.elapsed();
-        }
-    });
-    eprintln!(
-        "mongo_read/{name} interleaved x{n}: objectql {:.2?} mongodb {:.2?} ratio {:.3}",
-        t_ours / n,
-        t_raw / n,
-        t_ours.as_secs_f64() / t_raw.as_secs_f64()
-    );
 }
 
 criterion_group!(benches, mongo_compile, mongo_read);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use objectql::{Engine, Query, Record, ResolveContext, Value, field};
-use objectql_benches::{Lcg, runtime};
+use objectql_benches::{Lcg, interleaved, runtime};
 use objectql_driver_turso::{TursoDriver, TursoOptions};
 use objectql_planner::sql::{SqlCompiler, Statement};
 use objectql_query_ast::{Nearest, validate_query};
@@ -192,7 +192,8 @@ fn turso_read(c: &mut Criterion) {
     g.finish();
     interleaved(
         &rt,
-        "point_lookup",
+        "turso_read/point_lookup",
+        "libsql",
         20_000,
         || async {
             db.find_one(&q_point).await.unwrap().unwrap();
@@ -203,7 +204,8 @@ fn turso_read(c: &mut Criterion) {
     );
     interleaved(
         &rt,
-        "scan_10k",
+        "turso_read/scan_10k",
+        "libsql",
         100,
         || async {
             db.find(&q_scan).await.unwrap();
@@ -211,35 +213,6 @@ fn turso_read(c: &mut Criterion) {
         || async {
             raw_query(&raw, &st_scan.sql, p_scan.clone()).await;
         },
-    );
-}
-
-/// Runs both sides alternately, `n` times each, and prints the ratio of
-/// their total wall times: on a shared 2-core VM the criterion medians of
-/// two separately measured functions drift; interleaving cancels drift.
-fn interleaved<A, B, FA, FB>(rt: &tokio::runtime::Runtime, name: &str, n: u32, ours: A, raw: B)
-where
-    A: Fn() -> FA,
-    B: Fn() -> FB,
-    FA: std::future::Future<Output = ()>,
-    FB: std::future::Future<Output = ()>,
-{
-    let (mut t_ours, mut t_raw) = (Duration::ZERO, Duration::ZERO);
-    rt.block_on(async {
-        for _ in 0..n {
-            let t = Instant::now();
-            ours().await;
-            t_ours += t.elapsed();
-            let t = Instant::now();
-            raw().await;
-            t_raw += t.elapsed();
-        }
-    });
-    eprintln!(
-        "turso_read/{name} interleaved x{n}: objectql {:.2?} libsql {:.2?} ratio {:.3}",
-        t_ours / n,
-        t_raw / n,
-        t_ours.as_secs_f64() / t_raw.as_secs_f64()
     );
 }
 
