@@ -230,3 +230,31 @@ impl Capabilities {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stronger_declared_level_serves_a_weaker_request() {
+        let mut caps = Capabilities::default();
+        assert!(!caps.serves(IsolationLevel::ReadCommitted));
+        assert_eq!(caps.strongest_isolation(), None);
+        caps.isolation_levels = vec![IsolationLevel::Serializable];
+        assert!(IsolationLevel::ALL.into_iter().all(|l| caps.serves(l)));
+        caps.isolation_levels = vec![
+            IsolationLevel::ReadCommitted,
+            IsolationLevel::RepeatableRead,
+        ];
+        assert!(caps.serves(IsolationLevel::ReadCommitted));
+        assert!(caps.serves(IsolationLevel::RepeatableRead));
+        assert!(!caps.serves(IsolationLevel::Serializable));
+        assert_eq!(
+            caps.strongest_isolation(),
+            Some(IsolationLevel::RepeatableRead)
+        );
+        for l in IsolationLevel::ALL {
+            assert_eq!(IsolationLevel::parse(l.as_str()), Some(l));
+        }
+    }
+}
