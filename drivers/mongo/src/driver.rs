@@ -277,24 +277,9 @@ impl MongoDriver {
     /// The stored form of a validated record (`_id` = the primary key).
     fn encode(schema: &ObjectSchema, record: &Record) -> Result<Document> {
         let mut d = Document::new();
-        let pk_st = schema
-            .primary_key_field()
-            .map(objectql_query_ast::Field::storage_type)
-            .transpose()?
-            .unwrap_or(StorageType::Text);
-        if let Some(id) = record.get(&schema.primary_key) {
-            d.insert("_id", to_bson(id, pk_st)?);
-        }
-        for (name, f) in &schema.fields {
-            if *name == schema.primary_key {
-                continue;
-            }
-            let st = f.storage_type()?;
-            if st == StorageType::Virtual {
-                continue;
-            }
+        for (name, key, st) in stored_fields(schema)? {
             if let Some(v) = record.get(name) {
-                d.insert(f.column(), to_bson(v, st)?);
+                d.insert(key, to_bson(v, st)?);
             }
         }
         Ok(d)
@@ -302,18 +287,10 @@ impl MongoDriver {
 
     /// A stored document as a full record (every stored field, in schema order).
     fn decode_full(schema: &ObjectSchema, d: &Document) -> Result<Record> {
-        let mut r = Record::with_capacity(schema.fields.len());
-        for (name, f) in &schema.fields {
-            let st = f.storage_type()?;
-            if st == StorageType::Virtual {
-                continue;
-            }
-            let key = if *name == schema.primary_key {
-                "_id"
-            } else {
-                f.column()
-            };
-            r.insert(name.clone(), from_bson(d.get(key), st)?);
+        let fields = stored_fields(schema)?;
+        let mut r = Record::with_capacity(fields.len());
+        for (name, key, st) in fields {
+            r.insert(name.to_owned(), from_bson(d.get(key), st)?);
         }
         Ok(r)
     }
@@ -602,20 +579,31 @@ fn decode(d: &Document, columns: &[OutputColumn]) -> Result<Record> {
 
 fn set_doc(schema: &ObjectSchema, patch: &Record) -> Result<Document> {
     let mut set = Document::new();
-    for (name, v) in patch {
-        if *name == schema.primary_key {
-            continue;
+    for (name, key, st) in stored_fields(schema)? {
+        if let Some(v) = patch.get(name).filter(|_| *name != schema.primary_key) {
+            set.insert(key, to_bson(v, st)?);
         }
-        let f = schema
-            .get(name)
-            .ok_or_else(|| Error::plan(format!("`{}` has no field `{name}`", schema.name)))?;
+    }
+    Ok(set)
+}
+
+/// Every stored field of `schema`, in schema order: its name, its document
+/// key (`_id` for the primary key, else the column name) and storage type.
+fn stored_fields(schema: &ObjectSchema) -> Result<Vec<(&str, &str, StorageType)>> {
+    let mut out = Vec::with_capacity(schema.fields.len());
+    for (name, f) in &schema.fields {
         let st = f.storage_type()?;
         if st == StorageType::Virtual {
             continue;
         }
-        set.insert(f.column(), to_bson(v, st)?);
+        let key = if *name == schema.primary_key {
+            "_id"
+        } else {
+            f.column()
+        };
+        out.push((name.as_str(), key, st));
     }
-    Ok(set)
+    Ok(out)
 }
 
 /// A patch may name the primary key only with its current value: `_id` is
@@ -996,41 +984,26 @@ impl Driver for MongoDriver {
             // integer key is taken up front for those without one.
             self.assign_keys(session.as_ref(), schema, &mut records)
                 .await?;
+            let fields = stored_fields(schema)?;
             for r in &records {
                 let mut key = Document::new();
-                for f in &conflict.fields {
-                    let v = r.get(f).cloned().unwrap_or(Value::Null);
-                    let field = schema.get(f).ok_or_else(|| {
-                        Error::plan(format!("`{}` has no field `{f}`", schema.name))
-                    })?;
-                    let col = if *f == schema.primary_key {
-                        "_id"
-                    } else {
-                        field.column()
-                    };
-                    key.insert(col, doc! { "$eq": to_bson(&v, field.storage_type()?)? });
-                }
-                let full = Self::encode(schema, r)?;
                 let mut set = Document::new();
                 let mut on_insert = Document::new();
-                for (k, v) in full {
-                    let name = schema
-                        .fields
-                        .iter()
-                        .find(|(n, f)| {
-                            if k == "_id" {
-                                **n == schema.primary_key
-                            } else {
-                                f.column() == k && **n != schema.primary_key
-                            }
-                        })
-                        .map(|(n, _)| n.clone())
-                        .unwrap_or_default();
-                    if conflict.update_fields.contains(&name) {
-                        set.insert(k, v);
-                    } else {
-                        on_insert.insert(k, v);
+                for &(name, col, st) in &fields {
+                    if conflict.fields.iter().any(|f| f == name) {
+                        let v = r.get(name).unwrap_or(&Value::Null);
+                        key.insert(col, doc! { "$eq": to_bson(v, st)? });
                     }
+                    let Some(v) = r.get(name) else { continue };
+                    let target = if conflict.update_fields.iter().any(|f| f == name) {
+                        &mut set
+                    } else {
+                        &mut on_insert
+                    };
+                    target.insert(col, to_bson(v, st)?);
+                }
+                if key.is_empty() {
+                    return Err(Error::plan("an upsert needs conflict fields"));
                 }
                 let mut update = Document::new();
                 if !set.is_empty() {

@@ -274,3 +274,25 @@ async fn transactions_commit_and_roll_back() {
     assert_eq!(db.count("item", None).await.unwrap(), 2);
     drop_database(ns).await;
 }
+
+#[tokio::test]
+async fn caller_timeouts_are_timeout_errors() {
+    let ns = "drv_timeout";
+    drop_database(ns).await;
+    let engine = engine(ns).await;
+    let db = engine.default_session();
+    db.insert("item", record! {"title" => "a", "n" => 1})
+        .await
+        .unwrap();
+    // Nothing answers within a nanosecond: every call is cut off.
+    let hurried = engine
+        .default_session()
+        .with_timeout(std::time::Duration::from_nanos(1));
+    let e = hurried.find(&Query::new("item")).await.unwrap_err();
+    assert_eq!(e.driver_kind(), Some(DriverErrorKind::Timeout), "{e}");
+    let e = hurried.count("item", None).await.unwrap_err();
+    assert_eq!(e.driver_kind(), Some(DriverErrorKind::Timeout), "{e}");
+    // The driver is still usable afterwards.
+    assert_eq!(db.count("item", None).await.unwrap(), 1);
+    drop_database(ns).await;
+}
