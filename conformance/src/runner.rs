@@ -448,6 +448,13 @@ async fn run_step(handle: &mut Handle, step: &Json, op: &str) -> Result<Produced
             )
             .await?,
         ),
+        "register" => {
+            let schema = step.get("schema").ok_or_else(|| {
+                objectql::Error::validation("schema", "bad case: the step needs `schema`")
+            })?;
+            s.engine().register_json(schema).await?;
+            Produced::Nothing
+        }
         "begin" => {
             let isolation = match step.get("isolation").and_then(Json::as_str) {
                 Some(name) => Some(IsolationLevel::parse(name).ok_or_else(|| {

@@ -145,6 +145,9 @@ pub struct Capabilities {
     pub isolation_levels: Vec<IsolationLevel>,
     /// The backend's bind-parameter limit per statement, if any.
     pub max_bind_params: Option<usize>,
+    /// How the backend compares, limits and reserves table and column
+    /// names; the engine refuses schemas that would collide under them.
+    pub names: crate::NameRules,
 }
 
 impl Capabilities {
@@ -163,6 +166,7 @@ impl Capabilities {
             cursor: true,
             isolation_levels: Vec::new(),
             max_bind_params: None,
+            names: crate::NameRules::default(),
         }
     }
 

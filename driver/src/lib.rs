@@ -30,6 +30,7 @@
 
 mod arrow;
 mod capabilities;
+mod names;
 mod stream;
 
 use async_trait::async_trait;
@@ -39,6 +40,7 @@ pub use objectql_query_ast::{
 
 pub use crate::arrow::{arrow_schema, records_to_batch};
 pub use crate::capabilities::{Capabilities, Feature, IsolationLevel, Pushdown};
+pub use crate::names::{NameFold, NameLimit, NameRules, RESERVED_PREFIX};
 pub use crate::stream::{BatchStream, RowStream, rows_to_stream};
 
 /// An open transaction, as the driver identifies it.
@@ -280,6 +282,11 @@ pub trait TenantSource: Send + Sync + 'static {
     /// Records `schema` for every tenant: databases open now are migrated
     /// at once, the others when they are opened.
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()>;
+
+    /// The naming rules of the tenants' databases (see [`NameRules`]).
+    fn name_rules(&self) -> NameRules {
+        NameRules::default()
+    }
 
     /// Closes every open tenant database.
     async fn close(&self) -> Result<()>;

@@ -317,14 +317,30 @@ impl Engine {
 
     /// Registers an object schema and creates (or migrates) its storage in
     /// its datasource.
+    ///
+    /// Refused before anything reaches storage: a schema that fails
+    /// [`ObjectSchema::check`], and one whose table or column names collide
+    /// under the datasource's naming rules (case folding, truncation,
+    /// reserved names; see [`objectql_driver::NameRules`]) with another
+    /// registered object of the same datasource or with each other.
     pub async fn register(&self, schema: ObjectSchema) -> Result<()> {
         schema.check()?;
+        let catalog = self.catalog()?;
+        let same_source = catalog
+            .iter()
+            .filter(|o| o.datasource_name() == schema.datasource_name());
         match self.tenant_source(schema.datasource_name())? {
-            Some(source) => source.sync_schema(&schema).await?,
+            Some(source) => {
+                source.name_rules().check_schema(&schema, same_source)?;
+                source.sync_schema(&schema).await?;
+            }
             None => {
-                self.datasource(schema.datasource_name())?
-                    .sync_schema(&schema)
-                    .await?;
+                let driver = self.datasource(schema.datasource_name())?;
+                driver
+                    .capabilities()
+                    .names
+                    .check_schema(&schema, same_source)?;
+                driver.sync_schema(&schema).await?;
             }
         }
         let mut guard = self.inner.catalog.write().map_err(|_| poisoned())?;

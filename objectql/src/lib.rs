@@ -75,6 +75,10 @@ pub use objectql_query_ast::{
 };
 pub use session::{Session, Transaction};
 
+/// Quotes an identifier for SQL (every quote character doubled): the one
+/// function through which objectql writes every name into SQL text.
+pub use objectql_planner::sql::quote_ident;
+
 /// Re-exports of the building blocks, for driver authors.
 pub mod ast {
     pub use objectql_query_ast::*;

@@ -46,6 +46,7 @@ pub use query::{
 };
 pub use schema::{
     Catalog, DeleteBehavior, Field, Index, IndexKind, ObjectSchema, StorageType, check_field_name,
+    check_name,
 };
 pub use tokens::ResolveContext;
 pub use validate::{

@@ -442,8 +442,9 @@ impl ObjectSchema {
     /// decimal precision, indexes over existing fields.
     pub fn check(&self) -> Result<()> {
         let root = Path::root("fields");
-        if self.name.is_empty() {
-            return Err(Error::validation("name", "object name is empty"));
+        check_name(&self.name, "object", &Path::root("name"))?;
+        if let Some(t) = &self.table_name {
+            check_name(t, "table", &Path::root("tableName"))?;
         }
         if !self.fields.contains_key(&self.primary_key) {
             return Err(Error::validation(
@@ -454,6 +455,9 @@ impl ObjectSchema {
         for (name, field) in &self.fields {
             let path = root.key(name);
             check_field_name(name, &path)?;
+            if let Some(c) = &field.column_name {
+                check_name(c, "column", &path.key("columnName"))?;
+            }
             match field.storage_type()? {
                 StorageType::Decimal { precision, scale }
                     if (precision == 0 || precision > 28 || scale > precision) =>
@@ -479,6 +483,9 @@ impl ObjectSchema {
             if index.fields.is_empty() {
                 return Err(path.err("index has no fields"));
             }
+            if let Some(n) = &index.name {
+                check_name(n, "index", &path.key("name"))?;
+            }
             for f in &index.fields {
                 if !self.fields.contains_key(f) {
                     return Err(path.err(format!("index field `{f}` is not a field")));
@@ -503,19 +510,38 @@ impl ObjectSchema {
     }
 }
 
-/// Checks a field name: not empty, no `.`, not starting with `$`.
-pub fn check_field_name(name: &str, path: &Path) -> Result<()> {
+/// Checks a name that becomes an identifier in storage (an object, table,
+/// field, column, index or alias name): not empty, and no NUL or other
+/// control character (C0, DEL, C1). Such characters cannot be stored by
+/// some backends, cut names short in C APIs, and are never what a caller
+/// meant. `what` names the kind of name in the error, reported at `path`.
+///
+/// Every other character is legal here: quotes and backslashes included,
+/// since identifiers are quoted by `objectql_planner::sql::quote_ident`,
+/// never by a printer. Backend limits (length, case folding, reserved
+/// names) are checked by the driver at registration.
+pub fn check_name(name: &str, what: &str, path: &Path) -> Result<()> {
     if name.is_empty() {
-        return Err(path.err("field name is empty"));
+        return Err(path.err(format!("{what} name is empty")));
     }
+    if let Some((i, ch)) = name.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(path.err(format!(
+            "{what} name {name:?} contains the control character U+{:04X} at byte {i}; names may not contain NUL or control characters",
+            u32::from(ch)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a field name: a legal name ([`check_name`]), no `.`, not starting
+/// with `$`.
+pub fn check_field_name(name: &str, path: &Path) -> Result<()> {
+    check_name(name, "field", path)?;
     if name.starts_with('$') {
         return Err(path.err(format!("field name `{name}` must not start with `$`")));
     }
     if name.contains('.') {
         return Err(path.err(format!("field name `{name}` must not contain `.`")));
-    }
-    if name.contains('\0') {
-        return Err(path.err("field name contains a NUL character"));
     }
     Ok(())
 }

@@ -131,6 +131,7 @@ pub fn validate_for(
             jp.key("object")
                 .err(format!("unknown object `{}`", join.object))
         })?;
+        crate::schema::check_name(&join.alias, "join alias", &jp.key("alias"))?;
         if join.alias.contains('.') || join.alias.starts_with('$') {
             return Err(jp
                 .key("alias")
@@ -286,6 +287,7 @@ fn validate_aggregate(
     for (i, g) in q.group_by.iter_mut().enumerate() {
         let gp = path.key("groupBy").index(i);
         let c = scope.get(&g.field, &gp)?;
+        crate::schema::check_name(g.output_name(), "group alias", &gp.key("alias"))?;
         let out = if g.granularity.is_some() {
             if !matches!(c.storage, StorageType::Date | StorageType::DateTime) {
                 return Err(gp.err(format!(
@@ -309,6 +311,7 @@ fn validate_aggregate(
     }
     for (i, a) in q.aggregations.iter_mut().enumerate() {
         let ap = path.key("aggregations").index(i);
+        crate::schema::check_name(&a.alias, "aggregation alias", &ap.key("alias"))?;
         let input = match &a.field {
             Some(f) => Some(scope.get(f, &ap.key("field"))?),
             None => None,

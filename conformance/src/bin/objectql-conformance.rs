@@ -130,7 +130,7 @@ impl Harness for Mongo {
 /// `"name"`, with `"` doubled inside.
 #[cfg(feature = "postgres")]
 fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    objectql::quote_ident('"', name)
 }
 
 #[cfg(feature = "postgres")]
@@ -234,8 +234,8 @@ impl Harness for MySql {
     async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
         let db = self.database(namespace);
         self.admin(format!(
-            "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            db.replace('`', "``")
+            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            objectql::quote_ident('`', &db)
         ))
         .await?;
         let mut options = objectql::MySqlOptions::from_url(&self.url)?;
@@ -246,8 +246,8 @@ impl Harness for MySql {
     async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
         let db = self.database(namespace);
         self.admin(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            db.replace('`', "``")
+            "DROP DATABASE IF EXISTS {}",
+            objectql::quote_ident('`', &db)
         ))
         .await
     }

@@ -143,6 +143,12 @@ impl MongoDriver {
             .with(Feature::BinaryFields);
         // Joins are evaluated in the driver over the fetched collections.
         caps.joins = true;
+        // Collection names compare exactly; `system.` is MongoDB's and `$`
+        // is refused in them. The primary key is stored as `_id`, so no
+        // other field may take that key.
+        caps.names.reserved_table_prefixes = vec!["system."];
+        caps.names.forbidden_table_chars = vec!['$'];
+        caps.names.reserved_columns = vec!["_id"];
         if transactions {
             caps = caps.with(Feature::Transactions);
             // Snapshot isolation: repeatable read (and anything weaker),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use objectql_driver::{
-    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
-    RowStream, TxId,
+    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, NameFold, NameLimit,
+    PoolStats, Pushdown, RowStream, TxId,
 };
 use objectql_planner::sql::{MySqlDialect, OutputColumn, SqlCompiler, Statement};
 use objectql_query_ast::{
@@ -132,6 +132,16 @@ fn capabilities(dialect: &MySqlDialect) -> Capabilities {
         IsolationLevel::Serializable,
     ];
     caps.max_bind_params = Some(65_535);
+    // Column names compare case-insensitively on every platform, with
+    // Unicode case folding (`É` = `é`, not `e`). Table names are
+    // case-sensitive unless `lower_case_table_names` is set; they are folded
+    // too, so a schema that works here works on every MySQL server. Names
+    // are at most 64 characters, of the BMP, and do not end with a space.
+    caps.names.table_fold = NameFold::UnicodeCase;
+    caps.names.column_fold = NameFold::UnicodeCase;
+    caps.names.max_len = Some(NameLimit::Chars(64));
+    caps.names.no_trailing_space = true;
+    caps.names.bmp_only = true;
     caps
 }
 
@@ -882,9 +892,9 @@ async fn select_one(
         .ok_or_else(missing_row)
 }
 
-/// A quoted identifier (`` ` `` doubled inside).
+/// A quoted identifier: the planner's one quoting function.
 pub(crate) fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
+    objectql_planner::sql::quote_ident('`', s)
 }
 
 /// A text value (or UTF-8 bytes) as a string.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::StreamExt;
 use objectql_driver::{
-    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
-    RowStream, TxId,
+    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, NameLimit, PoolStats,
+    Pushdown, RowStream, TxId,
 };
 use objectql_planner::sql::{OutputColumn, PostgresDialect, SqlCompiler, SqlDialect, Statement};
 use objectql_query_ast::{
@@ -249,6 +249,9 @@ impl PostgresDriver {
             IsolationLevel::Serializable,
         ];
         caps.max_bind_params = Some(65_535);
+        // Quoted names compare exactly; longer than NAMEDATALEN - 1 = 63
+        // bytes they are truncated, so two long names could become one.
+        caps.names.max_len = Some(NameLimit::Bytes(63));
         Ok(Self {
             pool,
             dialect,
@@ -420,9 +423,9 @@ fn is_catalog_race(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
 }
 
-/// A quoted identifier (`"` doubled inside).
+/// A quoted identifier: the planner's one quoting function.
 pub(crate) fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    objectql_planner::sql::quote_ident('"', s)
 }
 
 /// A statement without parameters, over the simple query protocol.

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use futures::StreamExt;
 use objectql_driver::{
-    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, PoolStats, Pushdown,
-    RowStream, TxId,
+    Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel, NameFold, NameRules,
+    PoolStats, Pushdown, RowStream, TxId,
 };
-use objectql_planner::sql::{OutputColumn, SqlCompiler, SqliteDialect, Statement};
+use objectql_planner::sql::{OutputColumn, SqlCompiler, SqliteDialect, Statement, quote_ident};
 use objectql_query_ast::{
     Condition, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
@@ -99,6 +99,7 @@ impl SqliteDriver {
         }
         caps.isolation_levels = vec![IsolationLevel::Serializable];
         caps.max_bind_params = Some(32_766);
+        caps.names = name_rules();
         let driver = Self {
             pool,
             dialect,
@@ -108,7 +109,7 @@ impl SqliteDriver {
         };
         driver
             .exec_sql(
-                &format!("CREATE TABLE IF NOT EXISTS \"{SCHEMA_TABLE}\" (\"name\" TEXT PRIMARY KEY, \"schema\" TEXT NOT NULL)"),
+                &format!("CREATE TABLE IF NOT EXISTS {} (\"name\" TEXT PRIMARY KEY, \"schema\" TEXT NOT NULL)", quote_ident('"', SCHEMA_TABLE)),
                 Vec::new(),
                 None,
             )
@@ -223,7 +224,10 @@ impl SqliteDriver {
         let conn = self.pool.acquire().await?;
         let mut rows = conn
             .query(
-                &format!("SELECT \"schema\" FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
+                &format!(
+                    "SELECT \"schema\" FROM {} WHERE \"name\" = ?",
+                    quote_ident('"', SCHEMA_TABLE)
+                ),
                 vec![libsql::Value::Text(object.to_owned())],
             )
             .await
@@ -381,7 +385,8 @@ impl Driver for SqliteDriver {
         let mut all = statements;
         all.push(Statement::new(
             format!(
-                "INSERT OR REPLACE INTO \"{SCHEMA_TABLE}\" (\"name\", \"schema\") VALUES (?, ?)"
+                "INSERT OR REPLACE INTO {} (\"name\", \"schema\") VALUES (?, ?)",
+                quote_ident('"', SCHEMA_TABLE)
             ),
             vec![Value::String(schema.name.clone()), Value::String(json)],
         ));
@@ -394,7 +399,10 @@ impl Driver for SqliteDriver {
         let statements = vec![
             compiler.drop_table(object)?,
             Statement::new(
-                format!("DELETE FROM \"{SCHEMA_TABLE}\" WHERE \"name\" = ?"),
+                format!(
+                    "DELETE FROM {} WHERE \"name\" = ?",
+                    quote_ident('"', SCHEMA_TABLE)
+                ),
                 vec![Value::String(object.to_owned())],
             ),
         ];
@@ -622,4 +630,14 @@ impl SqliteDriver {
         let guard = conn.lock().await;
         execute(&guard, sql, Vec::new()).await.map(drop)
     }
+}
+
+/// SQLite compares table and column names with ASCII case folding
+/// (`CaseObj` and `caseobj` are one table) and reserves `sqlite_`.
+pub fn name_rules() -> NameRules {
+    let mut r = NameRules::default();
+    r.table_fold = NameFold::AsciiCase;
+    r.column_fold = NameFold::AsciiCase;
+    r.reserved_table_prefixes = vec!["sqlite_"];
+    r
 }

@@ -37,9 +37,10 @@ pub(crate) fn placeholder(p: String) -> Expr {
     Expr::Value(SqlValue::Placeholder(p).into())
 }
 
-/// An unquoted name (function names, keywords-like constants).
-pub(crate) fn name(s: &str) -> ObjectName {
-    ObjectName::from(vec![Ident::new(s)])
+/// An unquoted name (function names, keywords-like constants): only ever a
+/// compiler constant, hence `'static`.
+pub(crate) fn name(s: &'static str) -> ObjectName {
+    ObjectName::from(vec![Ident::new(s)]) // constant: &'static str
 }
 
 /// Wraps `e` in parentheses unless it is atomic.
@@ -153,13 +154,13 @@ pub(crate) fn collate(e: Expr, collation: Ident) -> Expr {
 }
 
 /// A function call `name(args)`.
-pub(crate) fn func(fname: &str, args: Vec<Expr>) -> Expr {
+pub(crate) fn func(fname: &'static str, args: Vec<Expr>) -> Expr {
     Expr::Function(function(fname, args, false, None))
 }
 
 /// A function value, for aggregates with `DISTINCT` and `FILTER`.
 pub(crate) fn function(
-    fname: &str,
+    fname: &'static str,
     args: Vec<Expr>,
     distinct: bool,
     filter: Option<Expr>,

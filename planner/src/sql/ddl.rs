@@ -76,6 +76,40 @@ fn vector_metric(f: &Field) -> Result<Option<VectorMetric>> {
     })
 }
 
+/// The name of a generated index on `columns` of `table`.
+///
+/// SQLite and PostgreSQL keep index names per database, not per table, so
+/// the name must not collide with another table's: `ixa_b` + `c` and `ixa`
+/// + `b_c` once both made `ixa_b_c_key`, and the second
+/// `CREATE INDEX IF NOT EXISTS` silently did nothing. The name is a readable
+/// prefix (at most 24 bytes of the table name) and a 64-bit FNV-1a hash of
+/// the table, the columns and the kind, separated by NUL (which no name may
+/// contain), so it is unique and at most 45 bytes: under PostgreSQL's 63
+/// and MySQL's 64, never truncated. The hash is written out here (not
+/// `std`'s hasher) so the name is the same in every build, forever.
+pub(crate) fn index_name(table: &str, columns: &[&str], unique: bool) -> String {
+    let kind = if unique { "key" } else { "idx" };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(table.as_bytes());
+    for c in columns {
+        feed(b"\0");
+        feed(c.as_bytes());
+    }
+    feed(b"\0");
+    feed(kind.as_bytes());
+    let mut end = table.len().min(24);
+    while !table.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}_{h:016x}_{kind}", &table[..end])
+}
+
 fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>> {
     let table = schema.table();
     let mut out = Vec::new();
@@ -85,11 +119,7 @@ fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>>
         }
         if f.unique || f.index {
             out.push(IndexSpec {
-                name: format!(
-                    "{table}_{}_{}",
-                    f.column(),
-                    if f.unique { "key" } else { "idx" }
-                ),
+                name: index_name(table, &[f.column()], f.unique),
                 columns: vec![f.column().to_owned()],
                 unique: f.unique,
                 vector: vector_metric(f)?,
@@ -117,11 +147,8 @@ fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>>
             }
         }
         let name = ix.name.clone().unwrap_or_else(|| {
-            format!(
-                "{table}_{}_{}",
-                columns.join("_"),
-                if ix.unique { "key" } else { "idx" }
-            )
+            let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+            index_name(table, &cols, ix.unique)
         });
         out.push(IndexSpec {
             name,

@@ -18,6 +18,7 @@ use super::ast::{
     binop, case_when, cast, collate, eq, func, is_not_null, lit, name, not, num, paren, table,
 };
 use super::expr::{TextOp, glob_pattern, like_pattern};
+use super::ident::{quoted, standard_string_literal};
 use super::types;
 use super::{Binder, SqlDialect};
 
@@ -357,12 +358,12 @@ impl SqlDialect for SqliteDialect {
         let mut scan = table(Ident::new("vector_top_k"), Some(alias.clone()));
         if let TableFactor::Table { args, .. } = &mut scan {
             *args = Some(TableFunctionArgs {
-                args: vec![arg(lit(index)), arg(query), arg(k)],
+                args: vec![arg(standard_string_literal(index)), arg(query), arg(k)],
                 settings: None,
             });
         }
         let rowid = Expr::CompoundIdentifier(vec![table_name.clone(), Ident::new("rowid")]);
-        let id = Expr::CompoundIdentifier(vec![alias.clone(), Ident::with_quote('"', "id")]);
+        let id = Expr::CompoundIdentifier(vec![alias.clone(), quoted('"', "id")]);
         Some((scan, eq(rowid, id)))
     }
     fn encode(&self, v: &Value, st: StorageType) -> Result<Value> {
@@ -410,7 +411,7 @@ impl SqlDialect for PostgresDialect {
         true
     }
     fn text_order_key(&self, e: Expr) -> Expr {
-        collate(e, Ident::with_quote('"', "C"))
+        collate(e, quoted('"', "C"))
     }
     fn in_array(
         &self,
@@ -509,7 +510,7 @@ impl SqlDialect for PostgresDialect {
     fn column_options(&self, st: StorageType) -> Vec<ColumnOption> {
         if st == StorageType::Text {
             vec![ColumnOption::Collation(sqlparser::ast::ObjectName::from(
-                vec![Ident::with_quote('"', "C")],
+                vec![quoted('"', "C")],
             ))]
         } else {
             Vec::new()

@@ -4,8 +4,8 @@
 //! Statements are built as [sqlparser] AST nodes and printed with `Display`;
 //! no user data is ever concatenated into SQL: every value is a bound
 //! parameter (encoded for the backend by the dialect, see [`SqlDialect::encode`])
-//! and every identifier is quoted with the dialect's quote character (doubled
-//! inside). Dialect differences are flags and hooks on [`SqlDialect`] with
+//! and every identifier is quoted by [`quote_ident`] with the dialect's quote
+//! character (every quote doubled), never by sqlparser's printer. Dialect differences are flags and hooks on [`SqlDialect`] with
 //! defaults; shared code never asks which backend it is talking to.
 //!
 //! The SQL returns exactly what the reference evaluator ([`crate::eval`])
@@ -40,6 +40,7 @@ mod ast;
 mod ddl;
 mod dialect;
 mod expr;
+mod ident;
 mod nearest;
 mod select;
 pub mod types;
@@ -58,6 +59,7 @@ use sqlparser::ast::{ColumnOption, DataType, Expr, Ident, TableFactor};
 
 pub use dialect::{AvgForm, MySqlDialect, PostgresDialect, SqliteDialect, UpsertStyle};
 pub use expr::TextOp;
+pub use ident::quote_ident;
 
 /// A compiled statement: SQL text with placeholders, its bound values
 /// already encoded for the backend, and (for reads and `RETURNING`) the
@@ -478,9 +480,10 @@ impl<'a> SqlCompiler<'a> {
             .ok_or_else(|| Error::config(format!("object `{object}` is not registered")))
     }
 
-    /// A quoted identifier.
+    /// A quoted identifier (see [`quote_ident`]: the only way a name
+    /// reaches SQL text).
     fn ident(&self, s: &str) -> Ident {
-        Ident::with_quote(self.dialect.quote_char(), s)
+        ident::quoted(self.dialect.quote_char(), s)
     }
 
     fn unsupported(&self, feature: impl Into<String>) -> Error {

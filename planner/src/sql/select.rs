@@ -559,7 +559,7 @@ fn aggregation(
     let distinct = a.distinct || a.function == AggFunction::CountDistinct;
     // Builds `fname(arg)` with DISTINCT and the filter (native FILTER or CASE),
     // compiling the filter afresh each time so every placeholder has its value.
-    let call = |fname: &str, arg: Option<Expr>, b: &mut Binder<'_>| -> Result<Expr> {
+    let call = |fname: &'static str, arg: Option<Expr>, b: &mut Binder<'_>| -> Result<Expr> {
         let filter = a
             .filter
             .as_ref()
