@@ -38,6 +38,7 @@ mod compare;
 #[cfg(feature = "memory")]
 pub mod differential;
 pub mod generate;
+pub mod identifiers;
 mod runner;
 
 pub use compare::{DISTANCE_TOLERANCE, distance_eq, json_eq, multiset_eq, multiset_eq_by, row_eq};

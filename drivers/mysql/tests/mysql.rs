@@ -736,3 +736,67 @@ fn a_call_past_its_time_limit_is_killed_on_the_server() {
         drop_database("own_timeout").await;
     });
 }
+
+/// Every hostile name is stored as exactly itself: read back through
+/// objectql and listed as such in `information_schema.columns`, compared
+/// byte for byte (issue 12 §1: `` inj\` `` once closed the identifier and
+/// ran `CREATE TABLE … AS SELECT`).
+#[test]
+fn hostile_identifiers_round_trip_into_the_catalog() {
+    rt().block_on(async {
+        let driver = MySqlDriver::open(options_in("own_hostile", 2).await)
+            .await
+            .unwrap();
+        let engine = Engine::new();
+        engine.add_driver("default", Arc::new(driver)).unwrap();
+        let names = objectql_conformance::identifiers::hostile_names(33, 64);
+        let db = database_name("own_hostile");
+        let catalog = || async move {
+            let mut admin = admin().await;
+            sqlx::query_as::<_, (Vec<u8>, Vec<u8>)>(
+                "SELECT CAST(TABLE_NAME AS BINARY), CAST(COLUMN_NAME AS BINARY) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?",
+            )
+            .bind(db)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(t, c)| (String::from_utf8(t).unwrap(), String::from_utf8(c).unwrap()))
+            .collect()
+        };
+        let result = objectql_conformance::identifiers::roundtrip(&engine, &names, catalog).await;
+        engine.close().await.unwrap();
+        drop_database("own_hostile").await;
+        result.unwrap();
+    });
+}
+
+/// MySQL keeps names of at most 64 characters of the BMP, refuses a
+/// trailing space, and compares column names case-insensitively: each is
+/// refused up front with a validation error (issue 12 §4).
+#[test]
+fn names_mysql_cannot_keep_are_refused() {
+    rt().block_on(async {
+        let driver = MySqlDriver::open(options_in("own_limits", 2).await)
+            .await
+            .unwrap();
+        let engine = Engine::new();
+        engine.add_driver("default", Arc::new(driver)).unwrap();
+        let refused = [
+            json!({"name": "é".repeat(65), "fields": {"v": {"type": "integer"}}}),
+            json!({"name": "trailing ", "fields": {"v": {"type": "integer"}}}),
+            json!({"name": "emoji😀", "fields": {"v": {"type": "integer"}}}),
+            json!({"name": "cols", "fields": {"É": {"type": "integer"}, "é": {"type": "integer"}}}),
+        ];
+        for schema in refused {
+            let err = engine.register_json(&schema).await.unwrap_err();
+            assert_eq!(err.category(), "validation", "{schema}: {err}");
+        }
+        engine
+            .register_json(&json!({"name": "é".repeat(64), "fields": {"café": {"type": "integer"}, "cafe": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        engine.close().await.unwrap();
+        drop_database("own_limits").await;
+    });
+}

@@ -249,3 +249,73 @@ async fn an_in_list_beyond_the_bind_limit_is_one_array_parameter() {
     engine.close().await.unwrap();
     drop_schema(&ns).await;
 }
+
+/// Every hostile name is stored as exactly itself: read back through
+/// objectql and listed as such in `information_schema.columns` (issue 12
+/// §1: `inj\"` once closed the identifier and ran `CREATE TABLE … AS
+/// SELECT`; names with `""` reached the server undoubled).
+#[tokio::test]
+async fn hostile_identifiers_round_trip_into_the_catalog() {
+    let ns = fresh_namespace("names");
+    let engine = engine_in(&ns, |_| {}).await;
+    let names = objectql_conformance::identifiers::hostile_names(15, 64);
+    let schema = ns.clone();
+    let catalog = || async move {
+        let mut admin = admin().await;
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = $1",
+        )
+        .bind(schema)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap()
+    };
+    let result = objectql_conformance::identifiers::roundtrip(&engine, &names, catalog).await;
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+    result.unwrap();
+}
+
+/// PostgreSQL truncates names to 63 bytes, so two long names could become
+/// one table: a 64-byte name is refused, a 63-byte one works (issue 12 §4).
+/// Index names are hashed and never truncated, so two long objects with
+/// unique fields both keep their constraint (§5).
+#[tokio::test]
+async fn long_names_are_refused_not_truncated() {
+    let ns = fresh_namespace("long");
+    let engine = engine_in(&ns, |_| {}).await;
+    let long = |c: char, n: usize| c.to_string().repeat(n);
+    let err = engine
+        .register_json(
+            &serde_json::json!({"name": long('a', 64), "fields": {"v": {"type": "integer"}}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "validation", "{err}");
+    assert!(err.to_string().contains("63"), "{err}");
+    let err = engine
+        .register_json(
+            &serde_json::json!({"name": "t", "fields": {long('é', 32): {"type": "integer"}}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "validation", "{err}");
+    let db = engine.default_session();
+    for c in ['x', 'y'] {
+        let name = format!("{}{c}", long('a', 62));
+        engine
+            .register_json(&serde_json::json!({"name": name, "fields": {"u": {"type": "text", "unique": true}}}))
+            .await
+            .unwrap();
+        db.insert(&name, record! {"id" => "1", "u" => "same"})
+            .await
+            .unwrap();
+        let dup = db
+            .insert(&name, record! {"id" => "2", "u" => "same"})
+            .await
+            .unwrap_err();
+        assert_eq!(dup.category(), "unique_violation", "{name}: {dup}");
+    }
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}

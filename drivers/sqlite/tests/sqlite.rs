@@ -354,3 +354,82 @@ fn a_refused_query_shape_runs_locally_on_every_entry_point() {
         );
     });
 }
+
+/// Every hostile name (quotes, backslashes, comment markers, placeholders)
+/// is stored as exactly itself: read back through objectql and listed as
+/// such in `sqlite_master` / `pragma_table_info` (issue 12 §1: `inj\"` once
+/// closed the identifier and ran `CREATE TABLE … AS SELECT`).
+#[test]
+fn hostile_identifiers_round_trip_into_the_catalog() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("names.db");
+        let url = format!("sqlite://{}", path.display());
+        let e = Engine::new();
+        e.add_driver("default", Arc::new(SqliteDriver::connect(&url).await.unwrap()))
+            .unwrap();
+        let names = objectql_conformance::identifiers::hostile_names(12, 64);
+        let catalog = || async {
+            let out = sqlite3_cli(
+                &path,
+                "SELECT hex(m.name) || ' ' || hex(p.name) FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table';",
+            );
+            let unhex = |h: &str| {
+                let bytes: Vec<u8> = (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                    .collect();
+                String::from_utf8(bytes).unwrap()
+            };
+            out.lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(t, c)| (unhex(t), unhex(c)))
+                .collect()
+        };
+        objectql_conformance::identifiers::roundtrip(&e, &names, catalog)
+            .await
+            .unwrap();
+        e.close().await.unwrap();
+    });
+}
+
+/// SQLite folds ASCII case in table and column names: `CaseObj` and
+/// `caseobj` would be one table, so the second is refused and the first's
+/// rows are untouched (issue 12 §4: `delete_many("caseobj")` once deleted
+/// CaseObj's rows). Columns that fold together are refused too.
+#[test]
+fn names_that_fold_together_are_refused() {
+    rt().block_on(async {
+        let e = Engine::new();
+        e.add_driver("default", Arc::new(SqliteDriver::connect("sqlite::memory:").await.unwrap()))
+            .unwrap();
+        e.register_json(&json!({"name": "CaseObj", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        let db = e.default_session();
+        db.insert("CaseObj", record! {"id" => "a", "v" => 1}).await.unwrap();
+        let err = e
+            .register_json(&json!({"name": "caseobj", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.category(), "validation", "{msg}");
+        assert!(msg.contains("`CaseObj`") && msg.contains("`caseobj`"), "{msg}");
+        assert!(db.delete_many("caseobj", field("v").eq(1)).await.is_err());
+        assert_eq!(db.count("CaseObj", None).await.unwrap(), 1);
+        // Reserved names: SQLite's own and objectql's catalog.
+        for name in ["sqlite_stat9", "SQLITE_x", "_objectql_schema"] {
+            let err = e
+                .register_json(&json!({"name": name, "fields": {"v": {"type": "integer"}}}))
+                .await
+                .unwrap_err();
+            assert_eq!(err.category(), "validation", "{name}: {err}");
+        }
+        // Two fields whose columns fold together.
+        let err = e
+            .register_json(&json!({"name": "cols", "fields": {"Ab": {"type": "text"}, "aB": {"type": "text"}}}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("`Ab`"), "{err}");
+    });
+}
