@@ -34,6 +34,7 @@ use std::sync::{Arc, OnceLock};
 pub use async_trait::async_trait;
 use objectql::{Driver, Result};
 
+mod coded;
 mod compare;
 #[cfg(feature = "memory")]
 pub mod differential;

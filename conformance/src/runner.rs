@@ -311,6 +311,11 @@ async fn run_steps(
                 .map_err(|e| unexpected(&format!("loading fixtures of `{object}`"), &e))?;
         }
     }
+    if let Some(name) = get(spec.case, "coded").and_then(Json::as_str) {
+        return crate::coded::run(name, &handle.session())
+            .await
+            .map_err(StepError::Mismatch);
+    }
     let steps: Vec<Json> = match (get(spec.case, "steps"), get(spec.case, "query")) {
         (Some(Json::Array(steps)), None) => steps.clone(),
         (None, Some(q)) => {

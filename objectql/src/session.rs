@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use objectql_driver::{
-    BatchStream, Conflict, Cx, Driver, ExplainStep, IsolationLevel, RowStream, TxId, rows_to_stream,
+    BatchStream, Conflict, Cx, Driver, ExplainStep, IsolationLevel, Pushdown, RowStream, TxId,
+    rows_to_stream,
 };
 use objectql_planner::eval::{Columns, execute};
 use objectql_planner::{Plan, plan};
@@ -70,6 +71,18 @@ impl Prepared {
             &self.plan.pushed,
             self.driver.capabilities(),
             &classify,
+        )
+    }
+
+    /// The last resort when the driver refuses even the pushed filter (a
+    /// statement past the backend's bind limit): a plain scan, with the
+    /// whole query run locally.
+    fn scan_plan(&self) -> Plan {
+        let nothing = |_: &objectql_query_ast::Condition| Pushdown::Unsupported;
+        objectql_planner::plan_without_shape(
+            &self.plan.pushed,
+            self.driver.capabilities(),
+            &nothing,
         )
     }
 }
@@ -234,7 +247,13 @@ impl Session {
                 tracing::debug!(
                     "driver refused the query shape; running it locally over the pushed filter"
                 );
-                self.run_plan(p, schema, &fallback).await
+                match self.run_plan(p, schema, &fallback).await {
+                    Err(Error::Unsupported { .. }) if fallback.pushed.filter.is_some() => {
+                        tracing::debug!("driver refused the filter too; scanning");
+                        self.run_plan(p, schema, &p.scan_plan()).await
+                    }
+                    other => other,
+                }
             }
             other => other,
         }

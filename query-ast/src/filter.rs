@@ -13,6 +13,11 @@ use crate::value::{MAX_SAFE_JSON_INTEGER, Value};
 /// error rather than risking the stack.
 pub const MAX_FILTER_DEPTH: usize = 64;
 
+/// The most conditions (leaves) one filter may hold. Wider filters are
+/// refused with a validation error before anything is compiled: a flat
+/// `$or` of 100,000 conditions is a denial of service, not a query.
+pub const MAX_FILTER_CONDITIONS: usize = 10_000;
+
 /// A boolean condition over the fields of a record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -135,30 +140,26 @@ impl Filter {
 
     /// Both this and `other` (flattening nested `And`s).
     #[must_use]
-    pub fn and(self, other: Filter) -> Self {
-        match (self, other) {
-            (Self::And(mut a), Self::And(b)) => {
-                a.extend(b);
-                Self::And(a)
+    pub fn and(mut self, mut other: Filter) -> Self {
+        if let Self::And(a) = &mut self {
+            if let Self::And(b) = &mut other {
+                a.append(b);
+            } else {
+                a.push(other);
             }
-            (Self::And(mut a), b) => {
-                a.push(b);
-                Self::And(a)
-            }
-            (a, b) => Self::And(vec![a, b]),
+            return self;
         }
+        Self::And(vec![self, other])
     }
 
     /// This or `other`.
     #[must_use]
-    pub fn or(self, other: Filter) -> Self {
-        match (self, other) {
-            (Self::Or(mut a), b) => {
-                a.push(b);
-                Self::Or(a)
-            }
-            (a, b) => Self::Or(vec![a, b]),
+    pub fn or(mut self, other: Filter) -> Self {
+        if let Self::Or(a) = &mut self {
+            a.push(other);
+            return self;
         }
+        Self::Or(vec![self, other])
     }
 
     /// NULL-safe negation.
@@ -637,6 +638,73 @@ mod tests {
             json!({"a": {"$gte": {"$field": "b"}}}),
         ] {
             assert_eq!(p(j.clone()).unwrap().to_json(), j);
+        }
+    }
+}
+
+/// Dropping a filter takes constant stack, however deep it nests: a
+/// builder filter 10,000 levels deep once aborted the process when it was
+/// dropped (each level is a recursive call of the compiler's drop glue).
+/// Children are moved onto a heap stack and dropped one by one, each
+/// already emptied of its own children.
+impl Drop for Filter {
+    fn drop(&mut self) {
+        let mut pending: Vec<Filter> = match self {
+            Filter::And(v) | Filter::Or(v) if v.iter().any(Filter::has_children) => {
+                std::mem::take(v)
+            }
+            Filter::Not(inner) if inner.has_children() => {
+                vec![std::mem::replace(&mut **inner, Filter::And(Vec::new()))]
+            }
+            _ => return,
+        };
+        while let Some(mut f) = pending.pop() {
+            match &mut f {
+                Filter::And(v) | Filter::Or(v) => pending.append(v),
+                Filter::Not(inner) => {
+                    pending.push(std::mem::replace(&mut **inner, Filter::And(Vec::new())));
+                }
+                Filter::Condition(_) => {}
+            }
+            // `f` is dropped here with no children left.
+        }
+    }
+}
+
+impl Filter {
+    /// Checks, without recursion (so at any depth), that this filter nests
+    /// at most [`MAX_FILTER_DEPTH`] levels and holds at most
+    /// [`MAX_FILTER_CONDITIONS`] conditions; the error is at `path`.
+    pub fn check_size(&self, path: &Path) -> Result<()> {
+        let mut conditions = 0usize;
+        let mut pending: Vec<(&Filter, usize)> = vec![(self, 0)];
+        while let Some((f, depth)) = pending.pop() {
+            if depth > MAX_FILTER_DEPTH {
+                return Err(path.err(format!(
+                    "filter nests deeper than {MAX_FILTER_DEPTH} levels"
+                )));
+            }
+            match f {
+                Filter::And(v) | Filter::Or(v) => pending.extend(v.iter().map(|c| (c, depth + 1))),
+                Filter::Not(inner) => pending.push((inner, depth + 1)),
+                Filter::Condition(_) => {
+                    conditions += 1;
+                    if conditions > MAX_FILTER_CONDITIONS {
+                        return Err(path.err(format!(
+                            "filter holds more than {MAX_FILTER_CONDITIONS} conditions"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn has_children(&self) -> bool {
+        match self {
+            Filter::And(v) | Filter::Or(v) => !v.is_empty(),
+            Filter::Not(_) => true,
+            Filter::Condition(_) => false,
         }
     }
 }

@@ -38,7 +38,7 @@ mod value;
 
 pub use builder::{FieldRef, field};
 pub use error::{BoxError, DriverErrorKind, Error, Path, Result};
-pub use filter::{Condition, Filter, MAX_FILTER_DEPTH, Op, Operand};
+pub use filter::{Condition, Filter, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, Op, Operand};
 pub use nearest::{DEFAULT_DISTANCE_AS, MAX_NEAREST_K, Nearest, VectorMetric};
 pub use query::{
     AggFunction, Aggregation, Cursor, DateGranularity, GroupBy, Join, JoinType, MAX_EXPAND_DEPTH,

@@ -117,6 +117,9 @@ pub fn validate_for(
     ctx: &ResolveContext,
     path: &Path,
 ) -> Result<Query> {
+    // Sizes first, without recursion: nothing below (the clone included)
+    // may recurse over a filter nobody has measured yet.
+    check_sizes(query, path)?;
     let mut q = query.clone();
     q.object = Some(schema.name.clone());
     let mut scope = Scope::of(schema)?;
@@ -437,15 +440,23 @@ fn typed_condition(
         }
     };
     let text = |s: &String| -> Result<String> {
-        if st == StorageType::Text {
-            Ok(s.clone())
-        } else {
+        if st != StorageType::Text {
             Err(op_path.err(format!(
                 "`{}` needs a text field; `{}` is {}",
                 c.op.name(),
                 c.field,
                 st.name()
             )))
+        } else if let Some(i) = s.find('\0') {
+            // No stored text holds NUL (every write refuses it), and
+            // backends disagree on what a NUL inside a pattern means: SQLite
+            // cut the pattern short there and matched every row.
+            Err(op_path.err(format!(
+                "the `{}` comparand contains a NUL character (at byte {i}); text never contains NUL",
+                c.op.name()
+            )))
+        } else {
+            Ok(s.clone())
         }
     };
     let list = |vs: &[Value]| -> Result<Vec<Value>> {
@@ -978,4 +989,38 @@ mod tests {
         let e = validate_record(Record::new(), s, WriteMode::Insert, &Path::empty()).unwrap_err();
         assert_eq!(e.driver_kind(), Some(DriverErrorKind::NotNullViolation));
     }
+}
+
+/// Checks every filter of `query` and of its `expand` sub-queries (how
+/// deep they nest, how many conditions they hold) and how deep `expand`
+/// nests, all without recursion, so a query built 10,000 levels deep is a
+/// validation error, never a stack overflow.
+fn check_sizes(query: &Query, path: &Path) -> Result<()> {
+    let mut pending: Vec<(&Query, Path, usize)> = vec![(query, path.clone(), 0)];
+    while let Some((q, p, depth)) = pending.pop() {
+        if depth > crate::query::MAX_EXPAND_DEPTH {
+            return Err(p.err(format!(
+                "`expand` nests deeper than {} levels",
+                crate::query::MAX_EXPAND_DEPTH
+            )));
+        }
+        if let Some(f) = &q.filter {
+            f.check_size(&p.key("where"))?;
+        }
+        if let Some(f) = &q.having {
+            f.check_size(&p.key("having"))?;
+        }
+        for (i, a) in q.aggregations.iter().enumerate() {
+            if let Some(f) = &a.filter {
+                f.check_size(&p.key("aggregations").index(i).key("filter"))?;
+            }
+        }
+        for (i, j) in q.joins.iter().enumerate() {
+            j.on.check_size(&p.key("joins").index(i).key("on"))?;
+        }
+        for (field, sub) in &q.expand {
+            pending.push((sub, p.key("expand").key(field), depth + 1));
+        }
+    }
+    Ok(())
 }

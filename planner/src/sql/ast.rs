@@ -80,7 +80,29 @@ pub(crate) fn or_any(items: Vec<Expr>) -> Expr {
     fold(items, &BinaryOperator::Or, false)
 }
 
+/// `items` joined by `op`. Up to [`CHAIN`] terms print as one flat chain
+/// (`(a AND b AND c)`); longer lists become a balanced tree of such chains,
+/// so 10,000 terms nest a few dozen levels, not 10,000: sqlparser prints
+/// (and backends parse) expressions recursively, and a linked chain that
+/// long overflowed the stack. `AND` and `OR` are associative, so the shape
+/// does not change the meaning.
 fn fold(items: Vec<Expr>, op: &BinaryOperator, identity: bool) -> Expr {
+    if items.len() <= CHAIN {
+        return chain(items, op, identity);
+    }
+    let mut items = items;
+    let right = items.split_off(items.len() / 2);
+    Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(fold(items, op, identity)),
+        op: op.clone(),
+        right: Box::new(fold(right, op, identity)),
+    }))
+}
+
+/// The longest flat chain [`fold`] prints.
+const CHAIN: usize = 16;
+
+fn chain(items: Vec<Expr>, op: &BinaryOperator, identity: bool) -> Expr {
     let mut it = items.into_iter();
     let Some(first) = it.next() else {
         return boolean(identity);

@@ -413,6 +413,9 @@ impl SqlDialect for PostgresDialect {
     fn text_order_key(&self, e: Expr) -> Expr {
         collate(e, quoted('"', "C"))
     }
+    fn in_list_as_one_parameter(&self, st: StorageType) -> bool {
+        matches!(st, StorageType::Text | StorageType::Integer)
+    }
     fn in_array(
         &self,
         x: Expr,
@@ -422,7 +425,7 @@ impl SqlDialect for PostgresDialect {
         b: &mut Binder<'_>,
     ) -> Option<Expr> {
         // text[] and int8[] parameters; other types keep the IN list.
-        if !matches!(st, StorageType::Text | StorageType::Integer) {
+        if !self.in_list_as_one_parameter(st) {
             return None;
         }
         let right = Box::new(b.bind(Value::Array(values)));

@@ -169,6 +169,14 @@ pub(crate) fn classify_op(
         }
         return p;
     }
+    if let Op::In(vs) | Op::Nin(vs) = op
+        && !d.in_list_as_one_parameter(st)
+        && vs.len() > d.max_bind_params() / 2
+    {
+        // One placeholder per value would pass the bind limit (half of it
+        // is left to the rest of the statement): evaluated locally.
+        return Pushdown::Unsupported;
+    }
     match op {
         Op::Eq(_)
         | Op::Ne(_)

@@ -147,13 +147,27 @@ impl<'d> Binder<'d> {
         self.values.is_empty()
     }
 
-    fn finish(self, sql: String, columns: Vec<OutputColumn>) -> Statement {
-        Statement {
+    /// The statement, or `Unsupported` when it binds more values than the
+    /// backend takes in one statement (the planner then runs a read
+    /// locally; a write is refused with that typed error, never sent to
+    /// fail with an unclassified one).
+    fn finish(self, sql: String, columns: Vec<OutputColumn>) -> Result<Statement> {
+        let max = self.dialect.max_bind_params();
+        if self.values.len() > max {
+            return Err(Error::unsupported(
+                format!(
+                    "a statement with {} bound parameters (this backend takes at most {max})",
+                    self.values.len()
+                ),
+                self.dialect.name(),
+            ));
+        }
+        Ok(Statement {
             sql,
             params: self.values,
             param_types: self.types,
             columns,
-        }
+        })
     }
 }
 
@@ -265,6 +279,13 @@ pub trait SqlDialect: Send + Sync + Debug {
             pattern,
             b,
         ))
+    }
+    /// Whether [`Self::in_array`] binds an `$in` list over a column of `st`
+    /// as one parameter. When it does not, a list too long for the bind
+    /// limit is classified `Unsupported` and evaluated locally.
+    fn in_list_as_one_parameter(&self, st: StorageType) -> bool {
+        let _ = st;
+        false
     }
     /// `x IN (list)` as one array parameter (`x = ANY($1)`, or
     /// `x <> ALL($1)` when `negated`), for a column of `st`; `None`: an IN

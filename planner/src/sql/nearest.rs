@@ -158,5 +158,5 @@ pub(super) fn select(c: &SqlCompiler<'_>, q: &Query, n: &Nearest) -> Result<Stat
     let limit = b.bind(int(n.k));
     let body = select_node(items, vec![from], conjunction(conds), Vec::new(), false);
     let sql = query(SetExpr::Select(Box::new(body)), order, Some(limit), None).to_string();
-    Ok(b.finish(sql, columns))
+    b.finish(sql, columns)
 }

@@ -441,7 +441,7 @@ pub(super) fn select(c: &SqlCompiler<'_>, q: &Query) -> Result<Statement> {
     let (limit, offset) = paging(c, q, &mut b);
     let body = select_node(items, vec![src.from], conjunction(conds), Vec::new(), false);
     let sql = query(SetExpr::Select(Box::new(body)), order, limit, offset).to_string();
-    Ok(b.finish(sql, columns))
+    b.finish(sql, columns)
 }
 
 /// The outer level over a derived table: filter (`having` or cursor), sort,
@@ -479,7 +479,7 @@ fn outer(
     };
     let body = select_node(items, vec![from], conjunction(conds), Vec::new(), false);
     let sql = query(SetExpr::Select(Box::new(body)), order, limit, offset).to_string();
-    Ok(b.finish(sql, columns))
+    b.finish(sql, columns)
 }
 
 fn aggregate(
@@ -663,13 +663,13 @@ pub(super) fn count(
         false,
     );
     let sql = query(SetExpr::Select(Box::new(body)), Vec::new(), None, None).to_string();
-    Ok(b.finish(
+    b.finish(
         sql,
         vec![OutputColumn {
             name: "count".into(),
             storage: StorageType::Integer,
         }],
-    ))
+    )
 }
 
 pub(super) fn distinct(

@@ -156,7 +156,7 @@ pub(super) fn insert(
             on,
             ret,
         );
-        out.push(b.finish(stmt.to_string(), columns));
+        out.push(b.finish(stmt.to_string(), columns)?);
         start = end;
     }
     Ok(out)
@@ -288,7 +288,7 @@ fn update(
         order_by: Vec::new(),
         limit: None,
     });
-    Ok(b.finish(stmt.to_string(), columns))
+    b.finish(stmt.to_string(), columns)
 }
 
 #[derive(Clone, Copy)]
@@ -364,7 +364,7 @@ fn delete(c: &SqlCompiler<'_>, object: &str, w: Where<'_>) -> Result<Statement> 
         order_by: Vec::new(),
         limit: None,
     });
-    Ok(b.finish(stmt.to_string(), Vec::new()))
+    b.finish(stmt.to_string(), Vec::new())
 }
 
 pub(super) fn delete_by_id(c: &SqlCompiler<'_>, object: &str, id: &Value) -> Result<Statement> {
