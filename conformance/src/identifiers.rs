@@ -38,18 +38,18 @@ pub fn hostile_names(seed: u64, n: usize) -> Vec<String> {
         .map(|i| {
             let len = 1 + next(8);
             let mut s: String = (0..len).map(|_| PIECES[next(PIECES.len())]).collect();
-            s.push_str(&format!("#{i}"));
+            s.push('#');
+            s.push_str(&i.to_string());
             s
         })
         .collect()
 }
 
 /// Registers one object per name in `names` (with a text field named `f`
-/// + the name), writes the name into it, and reads it back: by id, by an
-/// equality filter on the hostile field, and sorted. Then checks that
-/// `catalog()` — the backend's own list of `(table, column)` pairs — holds
-/// every `(name, "f" + name)` exactly. Returns a description of the first
-/// difference.
+/// followed by the name), writes the name into it, and reads it back by an
+/// equality filter on the hostile field, sorted by it. Then checks that
+/// `catalog()`, the backend's own list of `(table, column)` pairs, holds
+/// every such pair exactly. Returns a description of the first difference.
 pub async fn roundtrip<F, Fut>(engine: &Engine, names: &[String], catalog: F) -> Result<(), String>
 where
     F: FnOnce() -> Fut,

@@ -312,7 +312,7 @@ async fn run_steps(
         }
     }
     if let Some(name) = get(spec.case, "coded").and_then(Json::as_str) {
-        return crate::coded::run(name, &handle.session())
+        return crate::coded::run(name, handle.session())
             .await
             .map_err(StepError::Mismatch);
     }

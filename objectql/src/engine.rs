@@ -329,19 +329,16 @@ impl Engine {
         let same_source = catalog
             .iter()
             .filter(|o| o.datasource_name() == schema.datasource_name());
-        match self.tenant_source(schema.datasource_name())? {
-            Some(source) => {
-                source.name_rules().check_schema(&schema, same_source)?;
-                source.sync_schema(&schema).await?;
-            }
-            None => {
-                let driver = self.datasource(schema.datasource_name())?;
-                driver
-                    .capabilities()
-                    .names
-                    .check_schema(&schema, same_source)?;
-                driver.sync_schema(&schema).await?;
-            }
+        if let Some(source) = self.tenant_source(schema.datasource_name())? {
+            source.name_rules().check_schema(&schema, same_source)?;
+            source.sync_schema(&schema).await?;
+        } else {
+            let driver = self.datasource(schema.datasource_name())?;
+            driver
+                .capabilities()
+                .names
+                .check_schema(&schema, same_source)?;
+            driver.sync_schema(&schema).await?;
         }
         let mut guard = self.inner.catalog.write().map_err(|_| poisoned())?;
         let mut catalog = Catalog::clone(&guard);

@@ -247,10 +247,11 @@ impl Session {
                 tracing::debug!(
                     "driver refused the query shape; running it locally over the pushed filter"
                 );
-                match self.run_plan(p, schema, &fallback).await {
+                // Boxed: the rare paths do not grow every caller's future.
+                match Box::pin(self.run_plan(p, schema, &fallback)).await {
                     Err(Error::Unsupported { .. }) if fallback.pushed.filter.is_some() => {
                         tracing::debug!("driver refused the filter too; scanning");
-                        self.run_plan(p, schema, &p.scan_plan()).await
+                        Box::pin(self.run_plan(p, schema, &p.scan_plan())).await
                     }
                     other => other,
                 }
@@ -324,7 +325,8 @@ impl Session {
                 other => return other,
             }
         }
-        Ok(rows_to_stream(self.find(query).await?))
+        // Boxed: the local path does not grow every streaming caller's future.
+        Ok(rows_to_stream(Box::pin(self.find(query)).await?))
     }
 
     /// Streams the rows of `query` as Arrow record batches typed from the
@@ -593,6 +595,18 @@ impl Session {
                 validate_record(r, &schema, WriteMode::Insert, &Path::root("rows").index(i))
             })
             .collect::<Result<Vec<_>>>()?;
+        // A NULL (or missing) conflict key matches nothing in SQL's unique
+        // indexes, so backends disagreed: SQL inserted a duplicate, MongoDB
+        // updated another record. One rule everywhere: refused.
+        for (i, r) in typed.iter().enumerate() {
+            for f in &fields {
+                if r.get(f).is_none_or(Value::is_null) {
+                    return Err(Path::root("rows").index(i).key(f).err(format!(
+                        "upsert needs a non-null value for conflict field `{f}` (a NULL key matches no record)"
+                    )));
+                }
+            }
+        }
         let conflict = Conflict {
             fields,
             update_fields,

@@ -578,70 +578,6 @@ fn parse_triplet(items: &[Json], path: &Path) -> Result<Filter> {
     Ok(Filter::cond(field, parse_op(canonical, &v, &vp)?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[allow(clippy::needless_pass_by_value)]
-    fn p(j: Json) -> Result<Filter> {
-        Filter::from_json(&j, &Path::root("where"))
-    }
-
-    #[test]
-    fn array_and_object_forms_agree() {
-        let a = p(json!(["and", ["age", ">", 18], ["name", "contains", "a"]])).unwrap();
-        let o = p(json!({"$and": [{"age": {"$gt": 18}}, {"name": {"$contains": "a"}}]})).unwrap();
-        assert_eq!(a, o);
-    }
-
-    #[test]
-    fn errors_carry_paths() {
-        let e = p(json!({"$or": [{"a": 1}, {"age": {"$gt": {"x": 1}}}]})).unwrap_err();
-        assert_eq!(e.path(), Some("where.$or[1].age.$gt"));
-        let e = p(json!({"a": {"$regex": "x"}})).unwrap_err();
-        assert!(e.to_string().contains("$like"));
-        let e = p(json!({"a": {}})).unwrap_err();
-        assert_eq!(e.path(), Some("where.a"));
-    }
-
-    #[test]
-    fn deep_nesting_is_refused_not_overflowed() {
-        let mut j = json!({"a": 1});
-        for _ in 0..200 {
-            j = json!({ "$not": j });
-        }
-        let e = p(j).unwrap_err();
-        assert!(e.to_string().contains("deeper"));
-        // 10,000 levels of JSON text stop at the parser's recursion limit.
-        let text = format!(
-            "{}{{\"a\":1}}{}",
-            "{\"$not\":".repeat(10_000),
-            "}".repeat(10_000)
-        );
-        let e = crate::Query::parse(&format!("{{\"object\":\"t\",\"where\":{text}}}")).unwrap_err();
-        assert!(matches!(e, crate::Error::Json { .. }), "{e}");
-    }
-
-    #[test]
-    fn big_integers_refused() {
-        let e = p(json!({"a": {"$gt": 9_007_199_254_740_993_i64}})).unwrap_err();
-        assert!(e.to_string().contains("2^53"));
-    }
-
-    #[test]
-    fn canonical_json_round_trips() {
-        for j in [
-            json!({"a": 1}),
-            json!({"a": {"$ne": "x"}}),
-            json!({"$and": [{"a": {"$gt": 1}}, {"b": {"$in": [1, 2]}}]}),
-            json!({"$not": {"a": {"$null": true}}}),
-            json!({"a": {"$gte": {"$field": "b"}}}),
-        ] {
-            assert_eq!(p(j.clone()).unwrap().to_json(), j);
-        }
-    }
-}
-
 /// Dropping a filter takes constant stack, however deep it nests: a
 /// builder filter 10,000 levels deep once aborted the process when it was
 /// dropped (each level is a recursive call of the compiler's drop glue).
@@ -705,6 +641,70 @@ impl Filter {
             Filter::And(v) | Filter::Or(v) => !v.is_empty(),
             Filter::Not(_) => true,
             Filter::Condition(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::needless_pass_by_value)]
+    fn p(j: Json) -> Result<Filter> {
+        Filter::from_json(&j, &Path::root("where"))
+    }
+
+    #[test]
+    fn array_and_object_forms_agree() {
+        let a = p(json!(["and", ["age", ">", 18], ["name", "contains", "a"]])).unwrap();
+        let o = p(json!({"$and": [{"age": {"$gt": 18}}, {"name": {"$contains": "a"}}]})).unwrap();
+        assert_eq!(a, o);
+    }
+
+    #[test]
+    fn errors_carry_paths() {
+        let e = p(json!({"$or": [{"a": 1}, {"age": {"$gt": {"x": 1}}}]})).unwrap_err();
+        assert_eq!(e.path(), Some("where.$or[1].age.$gt"));
+        let e = p(json!({"a": {"$regex": "x"}})).unwrap_err();
+        assert!(e.to_string().contains("$like"));
+        let e = p(json!({"a": {}})).unwrap_err();
+        assert_eq!(e.path(), Some("where.a"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let mut j = json!({"a": 1});
+        for _ in 0..200 {
+            j = json!({ "$not": j });
+        }
+        let e = p(j).unwrap_err();
+        assert!(e.to_string().contains("deeper"));
+        // 10,000 levels of JSON text stop at the parser's recursion limit.
+        let text = format!(
+            "{}{{\"a\":1}}{}",
+            "{\"$not\":".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        let e = crate::Query::parse(&format!("{{\"object\":\"t\",\"where\":{text}}}")).unwrap_err();
+        assert!(matches!(e, crate::Error::Json { .. }), "{e}");
+    }
+
+    #[test]
+    fn big_integers_refused() {
+        let e = p(json!({"a": {"$gt": 9_007_199_254_740_993_i64}})).unwrap_err();
+        assert!(e.to_string().contains("2^53"));
+    }
+
+    #[test]
+    fn canonical_json_round_trips() {
+        for j in [
+            json!({"a": 1}),
+            json!({"a": {"$ne": "x"}}),
+            json!({"$and": [{"a": {"$gt": 1}}, {"b": {"$in": [1, 2]}}]}),
+            json!({"$not": {"a": {"$null": true}}}),
+            json!({"a": {"$gte": {"$field": "b"}}}),
+        ] {
+            assert_eq!(p(j.clone()).unwrap().to_json(), j);
         }
     }
 }

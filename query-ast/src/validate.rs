@@ -151,6 +151,11 @@ pub fn validate_for(
     }
 
     if let Some(fields) = &q.fields {
+        if fields.is_empty() {
+            return Err(path.key("fields").err(
+                "`fields` is empty: name at least one field, or leave `fields` out to get every field",
+            ));
+        }
         for (i, f) in fields.iter().enumerate() {
             if !q.is_aggregate() {
                 scope.get(f, &path.key("fields").index(i))?;
@@ -900,6 +905,40 @@ fn not_null(schema: &ObjectSchema, field: &str) -> Error {
     )
 }
 
+/// Checks every filter of `query` and of its `expand` sub-queries (how
+/// deep they nest, how many conditions they hold) and how deep `expand`
+/// nests, all without recursion, so a query built 10,000 levels deep is a
+/// validation error, never a stack overflow.
+fn check_sizes(query: &Query, path: &Path) -> Result<()> {
+    let mut pending: Vec<(&Query, Path, usize)> = vec![(query, path.clone(), 0)];
+    while let Some((q, p, depth)) = pending.pop() {
+        if depth > crate::query::MAX_EXPAND_DEPTH {
+            return Err(p.err(format!(
+                "`expand` nests deeper than {} levels",
+                crate::query::MAX_EXPAND_DEPTH
+            )));
+        }
+        if let Some(f) = &q.filter {
+            f.check_size(&p.key("where"))?;
+        }
+        if let Some(f) = &q.having {
+            f.check_size(&p.key("having"))?;
+        }
+        for (i, a) in q.aggregations.iter().enumerate() {
+            if let Some(f) = &a.filter {
+                f.check_size(&p.key("aggregations").index(i).key("filter"))?;
+            }
+        }
+        for (i, j) in q.joins.iter().enumerate() {
+            j.on.check_size(&p.key("joins").index(i).key("on"))?;
+        }
+        for (field, sub) in &q.expand {
+            pending.push((sub, p.key("expand").key(field), depth + 1));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -989,38 +1028,4 @@ mod tests {
         let e = validate_record(Record::new(), s, WriteMode::Insert, &Path::empty()).unwrap_err();
         assert_eq!(e.driver_kind(), Some(DriverErrorKind::NotNullViolation));
     }
-}
-
-/// Checks every filter of `query` and of its `expand` sub-queries (how
-/// deep they nest, how many conditions they hold) and how deep `expand`
-/// nests, all without recursion, so a query built 10,000 levels deep is a
-/// validation error, never a stack overflow.
-fn check_sizes(query: &Query, path: &Path) -> Result<()> {
-    let mut pending: Vec<(&Query, Path, usize)> = vec![(query, path.clone(), 0)];
-    while let Some((q, p, depth)) = pending.pop() {
-        if depth > crate::query::MAX_EXPAND_DEPTH {
-            return Err(p.err(format!(
-                "`expand` nests deeper than {} levels",
-                crate::query::MAX_EXPAND_DEPTH
-            )));
-        }
-        if let Some(f) = &q.filter {
-            f.check_size(&p.key("where"))?;
-        }
-        if let Some(f) = &q.having {
-            f.check_size(&p.key("having"))?;
-        }
-        for (i, a) in q.aggregations.iter().enumerate() {
-            if let Some(f) = &a.filter {
-                f.check_size(&p.key("aggregations").index(i).key("filter"))?;
-            }
-        }
-        for (i, j) in q.joins.iter().enumerate() {
-            j.on.check_size(&p.key("joins").index(i).key("on"))?;
-        }
-        for (field, sub) in &q.expand {
-            pending.push((sub, p.key("expand").key(field), depth + 1));
-        }
-    }
-    Ok(())
 }

@@ -87,6 +87,14 @@ pub fn from_bson(bson: Option<&Bson>, storage: StorageType) -> Result<Value> {
         (Bson::Decimal128(d), StorageType::Float) => {
             Value::Float(bson_to_decimal(d)?.to_f64().ok_or_else(bad)?)
         }
+        // Stored floats are finite, so an infinite one is an aggregate
+        // (`$sum`) that overflowed: NumericOverflow, as on every driver.
+        (Bson::Double(f), StorageType::Float) if !f.is_finite() => {
+            return Err(Error::driver(
+                DriverErrorKind::NumericOverflow,
+                format!("a float result overflowed to {f}"),
+            ));
+        }
         (Bson::Double(f), StorageType::Float) => Value::Float(*f),
         (Bson::Int64(i), StorageType::Float) => Value::Float(int_to_f64(*i)),
         (Bson::Int32(i), StorageType::Float) => Value::Float(f64::from(*i)),

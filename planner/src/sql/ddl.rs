@@ -79,8 +79,8 @@ fn vector_metric(f: &Field) -> Result<Option<VectorMetric>> {
 /// The name of a generated index on `columns` of `table`.
 ///
 /// SQLite and PostgreSQL keep index names per database, not per table, so
-/// the name must not collide with another table's: `ixa_b` + `c` and `ixa`
-/// + `b_c` once both made `ixa_b_c_key`, and the second
+/// the name must not collide with another table's: `ixa_b` with `c` and
+/// `ixa` with `b_c` once both made `ixa_b_c_key`, and the second
 /// `CREATE INDEX IF NOT EXISTS` silently did nothing. The name is a readable
 /// prefix (at most 24 bytes of the table name) and a 64-bit FNV-1a hash of
 /// the table, the columns and the kind, separated by NUL (which no name may

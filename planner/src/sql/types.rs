@@ -209,6 +209,17 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
     if v.is_null() {
         return Ok(Value::Null);
     }
+    if let Value::Float(f) = v
+        && !f.is_finite()
+    {
+        // Stored floats are finite (writes refuse NaN/±Inf), so an infinite
+        // result is an aggregate that overflowed (SQLite's `sum` of two
+        // 1e308s): the protocol's NumericOverflow, never `Float(inf)`.
+        return Err(Error::driver(
+            objectql_query_ast::DriverErrorKind::NumericOverflow,
+            format!("a float result overflowed to {f}"),
+        ));
+    }
     let out = match (st, &v) {
         (StorageType::Text, Value::String(_))
         | (StorageType::Integer, Value::Int(_))
