@@ -12,7 +12,8 @@
 //! dialect we compile for (SQLite, PostgreSQL, and MySQL/MariaDB backticks),
 //! so doubling the quote is the complete escape. Which names are legal at
 //! all is decided before any SQL is built: see
-//! [`objectql_query_ast::check_name`] and [`super::SqlCompiler::check_names`].
+//! [`objectql_query_ast::check_name`] and the driver's `NameRules` (checked by the
+//! engine at registration).
 //!
 //! `scripts/check-sql-identifiers` (run by `scripts/test`) fails the build if
 //! an identifier reaches SQL text any other way.
