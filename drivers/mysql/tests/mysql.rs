@@ -26,6 +26,16 @@ async fn engine(driver: MySqlDriver, schema: serde_json::Value) -> Engine {
     engine
 }
 
+/// An engine with no objects over a fresh database for `namespace`.
+async fn bare_engine(namespace: &str) -> Engine {
+    let driver = MySqlDriver::open(options_in(namespace, 2).await)
+        .await
+        .unwrap();
+    let engine = Engine::new();
+    engine.add_driver("default", Arc::new(driver)).unwrap();
+    engine
+}
+
 /// The two ways the driver writes: as this server allows, and as MySQL
 /// (no `RETURNING`).
 async fn both_write_paths(namespace: &str) -> Vec<MySqlDriver> {
@@ -744,11 +754,7 @@ fn a_call_past_its_time_limit_is_killed_on_the_server() {
 #[test]
 fn hostile_identifiers_round_trip_into_the_catalog() {
     rt().block_on(async {
-        let driver = MySqlDriver::open(options_in("own_hostile", 2).await)
-            .await
-            .unwrap();
-        let engine = Engine::new();
-        engine.add_driver("default", Arc::new(driver)).unwrap();
+        let engine = bare_engine("own_hostile").await;
         let names = objectql_conformance::identifiers::hostile_names(33, 64);
         let db = database_name("own_hostile");
         let catalog = || async move {
@@ -777,11 +783,7 @@ fn hostile_identifiers_round_trip_into_the_catalog() {
 #[test]
 fn names_mysql_cannot_keep_are_refused() {
     rt().block_on(async {
-        let driver = MySqlDriver::open(options_in("own_limits", 2).await)
-            .await
-            .unwrap();
-        let engine = Engine::new();
-        engine.add_driver("default", Arc::new(driver)).unwrap();
+        let engine = bare_engine("own_limits").await;
         let refused = [
             json!({"name": "é".repeat(65), "fields": {"v": {"type": "integer"}}}),
             json!({"name": "trailing ", "fields": {"v": {"type": "integer"}}}),

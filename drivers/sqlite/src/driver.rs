@@ -99,7 +99,7 @@ impl SqliteDriver {
         }
         caps.isolation_levels = vec![IsolationLevel::Serializable];
         caps.max_bind_params = Some(32_766);
-        caps.names = name_rules();
+        caps.names = Self::name_rules();
         let driver = Self {
             pool,
             dialect,
@@ -632,12 +632,16 @@ impl SqliteDriver {
     }
 }
 
-/// SQLite compares table and column names with ASCII case folding
-/// (`CaseObj` and `caseobj` are one table) and reserves `sqlite_`.
-pub fn name_rules() -> NameRules {
-    let mut r = NameRules::default();
-    r.table_fold = NameFold::AsciiCase;
-    r.column_fold = NameFold::AsciiCase;
-    r.reserved_table_prefixes = vec!["sqlite_"];
-    r
+impl SqliteDriver {
+    /// SQLite's naming rules: table and column names compare with ASCII
+    /// case folding (`CaseObj` and `caseobj` are one table), and `sqlite_`
+    /// is reserved. Every database on SQLite's engine (Turso's tenants
+    /// included) has them.
+    pub fn name_rules() -> NameRules {
+        let mut r = NameRules::default();
+        r.table_fold = NameFold::AsciiCase;
+        r.column_fold = NameFold::AsciiCase;
+        r.reserved_table_prefixes = vec!["sqlite_"];
+        r
+    }
 }

@@ -15,6 +15,18 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// An engine with no objects over `url`.
+async fn bare_engine(url: &str) -> Engine {
+    let engine = Engine::new();
+    engine
+        .add_driver(
+            "default",
+            Arc::new(SqliteDriver::connect(url).await.unwrap()),
+        )
+        .unwrap();
+    engine
+}
+
 async fn engine(driver: SqliteDriver) -> Engine {
     let engine = Engine::new();
     engine.add_driver("default", Arc::new(driver)).unwrap();
@@ -365,9 +377,7 @@ fn hostile_identifiers_round_trip_into_the_catalog() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("names.db");
         let url = format!("sqlite://{}", path.display());
-        let e = Engine::new();
-        e.add_driver("default", Arc::new(SqliteDriver::connect(&url).await.unwrap()))
-            .unwrap();
+        let e = bare_engine(&url).await;
         let names = objectql_conformance::identifiers::hostile_names(12, 64);
         let catalog = || async {
             let out = sqlite3_cli(
@@ -400,9 +410,7 @@ fn hostile_identifiers_round_trip_into_the_catalog() {
 #[test]
 fn names_that_fold_together_are_refused() {
     rt().block_on(async {
-        let e = Engine::new();
-        e.add_driver("default", Arc::new(SqliteDriver::connect("sqlite::memory:").await.unwrap()))
-            .unwrap();
+        let e = bare_engine("sqlite::memory:").await;
         e.register_json(&json!({"name": "CaseObj", "fields": {"v": {"type": "integer"}}}))
             .await
             .unwrap();

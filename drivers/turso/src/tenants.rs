@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use objectql_driver::{Driver, TenantSource};
+use objectql_driver::{Driver, NameRules, TenantSource};
 use objectql_query_ast::{Error, ObjectSchema, Result};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -276,6 +276,11 @@ impl TenantSource for TenantRouter {
             driver.sync_schema(schema).await?;
         }
         Ok(())
+    }
+
+    fn name_rules(&self) -> NameRules {
+        // Every tenant database is a libSQL (SQLite) database.
+        objectql_driver_sqlite::SqliteDriver::name_rules()
     }
 
     async fn close(&self) -> Result<()> {

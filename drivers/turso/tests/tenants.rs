@@ -204,3 +204,20 @@ fn a_tenant_database_that_cannot_open_leaves_nothing_behind() {
         assert_eq!(router.open_tenants(), ["acme"]);
     });
 }
+
+/// Tenant databases are SQLite databases, so the router declares SQLite's
+/// naming rules: `Invoice` would share `invoice`'s table and is refused.
+#[test]
+fn tenant_schemas_follow_sqlite_naming_rules() {
+    rt().block_on(async {
+        let (_root, template) = template();
+        let router = Arc::new(TenantRouter::new(TenantOptions::new(template)).unwrap());
+        let engine = engine_with(router).await;
+        let err = engine
+            .register_json(&json!({"name": "Invoice", "fields": {"no": {"type": "text"}}}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), "validation", "{err}");
+        assert!(err.to_string().contains("`invoice`"), "{err}");
+    });
+}

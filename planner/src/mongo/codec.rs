@@ -88,7 +88,8 @@ pub fn from_bson(bson: Option<&Bson>, storage: StorageType) -> Result<Value> {
             Value::Float(bson_to_decimal(d)?.to_f64().ok_or_else(bad)?)
         }
         // Stored floats are finite, so an infinite one is an aggregate
-        // (`$sum`) that overflowed: NumericOverflow, as on every driver.
+        // (`$sum`) that overflowed: NumericOverflow, as PostgreSQL and the
+        // memory driver report it.
         (Bson::Double(f), StorageType::Float) if !f.is_finite() => {
             return Err(Error::driver(
                 DriverErrorKind::NumericOverflow,
@@ -272,6 +273,20 @@ pub fn bson_to_decimal(d: &Decimal128) -> Result<Decimal> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn an_infinite_float_is_numeric_overflow() {
+        for f in [f64::INFINITY, f64::NEG_INFINITY] {
+            let e = from_bson(Some(&Bson::Double(f)), StorageType::Float).unwrap_err();
+            assert_eq!(
+                e.driver_kind(),
+                Some(DriverErrorKind::NumericOverflow),
+                "{e}"
+            );
+        }
+        let ok = from_bson(Some(&Bson::Double(f64::MAX)), StorageType::Float).unwrap();
+        assert_eq!(ok, Value::Float(f64::MAX));
+    }
 
     #[test]
     fn decimals_round_trip_through_decimal128() {

@@ -86,11 +86,10 @@ pub(crate) fn or_any(items: Vec<Expr>) -> Expr {
 /// (and backends parse) expressions recursively, and a linked chain that
 /// long overflowed the stack. `AND` and `OR` are associative, so the shape
 /// does not change the meaning.
-fn fold(items: Vec<Expr>, op: &BinaryOperator, identity: bool) -> Expr {
+fn fold(mut items: Vec<Expr>, op: &BinaryOperator, identity: bool) -> Expr {
     if items.len() <= CHAIN {
         return chain(items, op, identity);
     }
-    let mut items = items;
     let right = items.split_off(items.len() / 2);
     Expr::Nested(Box::new(Expr::BinaryOp {
         left: Box::new(fold(items, op, identity)),

@@ -279,3 +279,27 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
     };
     out.ok_or_else(|| decode_err(&v, st))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// SQLite's `sum` of two 1e308 floats comes back as +inf: it decodes as
+    /// NumericOverflow, never as a float the protocol does not have.
+    #[test]
+    fn an_infinite_float_is_numeric_overflow() {
+        for f in [f64::INFINITY, f64::NEG_INFINITY] {
+            let e = decode(Value::Float(f), StorageType::Float, false).unwrap_err();
+            assert_eq!(
+                e.driver_kind(),
+                Some(objectql_query_ast::DriverErrorKind::NumericOverflow),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            decode(Value::Float(f64::MAX), StorageType::Float, false).unwrap(),
+            Value::Float(f64::MAX)
+        );
+    }
+}
