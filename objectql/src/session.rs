@@ -560,6 +560,11 @@ impl Session {
 
     /// Inserts each record, or updates the existing record with the same
     /// values of `conflict_fields` (default: the primary key).
+    ///
+    /// The conflict fields must be the primary key, a unique field, or the
+    /// fields of a unique index (in any order); anything else is a
+    /// validation error at `conflict`, as is a record whose conflict value
+    /// is NULL or missing (at `rows[i].<field>`).
     pub async fn upsert(
         &self,
         object: &str,
@@ -579,6 +584,35 @@ impl Session {
                     format!("unknown field `{f}`"),
                 ));
             }
+        }
+        // The conflict target must be something the backend keeps unique:
+        // MariaDB's ON DUPLICATE KEY UPDATE inserted a duplicate when it was
+        // not, PostgreSQL refused the statement and memory matched a row.
+        let is_key = |fs: &[String]| {
+            let mut fs: Vec<&str> = fs.iter().map(String::as_str).collect();
+            fs.sort_unstable();
+            fs.dedup();
+            match fs.as_slice() {
+                [one]
+                    if *one == schema.primary_key || schema.get(one).is_some_and(|f| f.unique) =>
+                {
+                    true
+                }
+                _ => schema.indexes.iter().any(|ix| {
+                    let mut cols: Vec<&str> = ix.fields.iter().map(String::as_str).collect();
+                    cols.sort_unstable();
+                    ix.unique && cols == fs
+                }),
+            }
+        };
+        if !is_key(&fields) {
+            return Err(Error::validation(
+                "conflict",
+                format!(
+                    "upsert's conflict fields [{}] must be the primary key, a unique field or the fields of a unique index of `{object}`",
+                    fields.join(", ")
+                ),
+            ));
         }
         let mut update_fields: Vec<String> = Vec::new();
         for r in &records {

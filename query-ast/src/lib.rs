@@ -50,7 +50,10 @@ pub use schema::{
 };
 pub use tokens::ResolveContext;
 pub use validate::{
-    Record, WriteMode, coerce, int_to_f64, parse_datetime, validate_for, validate_query,
-    validate_record,
+    Record, WriteMode, coerce, first_instant, int_to_f64, last_instant, parse_datetime,
+    validate_for, validate_query, validate_record,
 };
-pub use value::{MAX_SAFE_JSON_INTEGER, Value, format_date, format_datetime, format_time};
+pub use value::{
+    MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, format_date, format_datetime, format_time,
+    json_depth, value_json_depth,
+};

@@ -25,7 +25,7 @@ use crate::filter::{Condition, Filter, MAX_FILTER_DEPTH, Op, Operand};
 use crate::query::{AggFunction, Query, SortItem};
 use crate::schema::{Catalog, ObjectSchema, StorageType};
 use crate::tokens::{self, ResolveContext};
-use crate::value::{MAX_SAFE_JSON_INTEGER, Value, decode_base64};
+use crate::value::{MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, decode_base64, value_json_depth};
 
 /// A record: field name → value.
 pub type Record = IndexMap<String, Value>;
@@ -521,9 +521,15 @@ fn typed_value(v: &Value, st: StorageType, ctx: &ResolveContext, p: &Path) -> Re
     match (st, v) {
         // A date (literal or token) stays a date on datetime fields: the
         // caller turns it into whole-day bounds.
-        (StorageType::DateTime, Value::Date(d)) => Ok(Value::Date(d)),
+        (StorageType::DateTime, Value::Date(d)) => {
+            let v = Value::Date(d);
+            check_calendar(&v, p)?;
+            Ok(v)
+        }
         (StorageType::DateTime, Value::String(s)) if is_date_only(&s) => {
-            Ok(Value::Date(parse_date(&s, p)?))
+            let v = Value::Date(parse_date(&s, p)?);
+            check_calendar(&v, p)?;
+            Ok(v)
         }
         (StorageType::Date, Value::DateTime(t)) => {
             Ok(Value::Date(t.with_timezone(&ctx.timezone).date_naive()))
@@ -538,18 +544,34 @@ fn is_date_only(s: &str) -> bool {
 
 /// Rewrites comparisons of a datetime field with a date into whole-day ranges
 /// (in the context's timezone).
+///
+/// A day whose bounds cross the calendar's edges (9999-12-31 ends at
+/// 10000-01-01; in a timezone east of UTC 0001-01-01 starts in year 0) is
+/// clamped to the calendar, which no stored value leaves: `< next day`
+/// becomes `<= last instant`, `>= next day` becomes `> last instant`, and a
+/// start before the first instant becomes the first instant. Every bound
+/// then stays encodable on every backend (MariaDB inverted the comparison
+/// with 10000-01-01; SQLite refused it).
 fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
-    let start = |d: NaiveDate| Value::DateTime(ctx.day_start(d));
+    let start = |d: NaiveDate| Value::DateTime(ctx.day_start(d).max(first_instant()));
+    // The next day's start, or None when it lies past the calendar.
     let next = |d: NaiveDate| {
-        Value::DateTime(
-            d.succ_opt()
-                .map_or(DateTime::<Utc>::MAX_UTC, |n| ctx.day_start(n)),
-        )
+        d.succ_opt()
+            .map(|n| ctx.day_start(n))
+            .filter(|t| *t <= last_instant())
+    };
+    let before_next = |f: &str, d: NaiveDate| match next(d) {
+        Some(t) => Filter::cond(f, Op::Lt(Operand::Value(Value::DateTime(t)))),
+        None => Filter::cond(f, Op::Lte(Operand::Value(Value::DateTime(last_instant())))),
+    };
+    let from_next = |f: &str, d: NaiveDate| match next(d) {
+        Some(t) => Filter::cond(f, Op::Gte(Operand::Value(Value::DateTime(t)))),
+        None => Filter::cond(f, Op::Gt(Operand::Value(Value::DateTime(last_instant())))),
     };
     let day = |f: &str, d: NaiveDate| {
         Filter::And(vec![
             Filter::cond(f, Op::Gte(Operand::Value(start(d)))),
-            Filter::cond(f, Op::Lt(Operand::Value(next(d)))),
+            before_next(f, d),
         ])
     };
     let as_date = |o: &Operand| match o {
@@ -562,10 +584,9 @@ fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
         Op::Ne(o) if as_date(&o).is_some() => {
             as_date(&o).map_or_else(Filter::always, |d| day(f, d).not())
         }
-        Op::Gt(o) if as_date(&o).is_some() => Filter::cond(
-            f,
-            Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, next))),
-        ),
+        Op::Gt(o) if as_date(&o).is_some() => {
+            as_date(&o).map_or_else(Filter::never, |d| from_next(f, d))
+        }
         Op::Gte(o) if as_date(&o).is_some() => Filter::cond(
             f,
             Op::Gte(Operand::Value(as_date(&o).map_or(Value::Null, start))),
@@ -574,17 +595,16 @@ fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
             f,
             Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, start))),
         ),
-        Op::Lte(o) if as_date(&o).is_some() => Filter::cond(
-            f,
-            Op::Lt(Operand::Value(as_date(&o).map_or(Value::Null, next))),
-        ),
+        Op::Lte(o) if as_date(&o).is_some() => {
+            as_date(&o).map_or_else(Filter::never, |d| before_next(f, d))
+        }
         Op::Between(a, b) if matches!(a, Value::Date(_)) || matches!(b, Value::Date(_)) => {
             let low = match a {
                 Value::Date(d) => Filter::cond(f, Op::Gte(Operand::Value(start(d)))),
                 other => Filter::cond(f, Op::Gte(Operand::Value(other))),
             };
             let high = match b {
-                Value::Date(d) => Filter::cond(f, Op::Lt(Operand::Value(next(d)))),
+                Value::Date(d) => before_next(f, d),
                 other => Filter::cond(f, Op::Lte(Operand::Value(other))),
             };
             Filter::And(vec![low, high])
@@ -635,6 +655,54 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 
 /// Coerces an untyped value to `st`; refuses what does not fit exactly.
 pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
+    let v = coerce_any_year(v, st, p)?;
+    check_calendar(&v, p)?;
+    Ok(v)
+}
+
+/// The first instant of the calendar every driver stores: 0001-01-01T00:00:00Z.
+pub fn first_instant() -> DateTime<Utc> {
+    FIRST_DAY.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// The last instant of the calendar every driver stores:
+/// 9999-12-31T23:59:59.999999Z (datetimes keep microseconds).
+pub fn last_instant() -> DateTime<Utc> {
+    LAST_DAY
+        .and_hms_micro_opt(23, 59, 59, 999_999)
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// The calendar's first day, 0001-01-01.
+const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// The calendar's last day, 9999-12-31.
+const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// Dates and datetimes lie in 0001-01-01 ..= 9999-12-31 (UTC): the range
+/// every backend stores and compares (issue 12 §3).
+fn check_calendar(v: &Value, p: &Path) -> Result<()> {
+    let ok = match v {
+        Value::Date(d) => (FIRST_DAY..=LAST_DAY).contains(d),
+        Value::DateTime(t) => (first_instant()..=last_instant()).contains(t),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(p.err(format!(
+            "{v} is outside the calendar (0001-01-01 to 9999-12-31)"
+        )))
+    }
+}
+
+fn coerce_any_year(v: Value, st: StorageType, p: &Path) -> Result<Value> {
     let mismatch = |v: &Value| {
         p.err(format!(
             "expected a {} value, found {}",
@@ -718,6 +786,11 @@ pub fn coerce(v: Value, st: StorageType, p: &Path) -> Result<Value> {
                 .or_else(|_| NaiveTime::parse_from_str(&s, "%H:%M"))
                 .map_err(|_| p.err(format!("`{s}` is not a time (HH:MM:SS)")))?,
         ),
+        (StorageType::Json, v) if value_json_depth(&v, MAX_JSON_DEPTH) > MAX_JSON_DEPTH => {
+            return Err(p.err(format!(
+                "JSON nests more than {MAX_JSON_DEPTH} arrays or objects deep"
+            )));
+        }
         (StorageType::Json, Value::Json(j)) => Value::Json(j),
         (StorageType::Json, v) => {
             if let Value::Float(f) = v {
@@ -887,11 +960,15 @@ fn already_typed(v: &Value, st: StorageType) -> bool {
         (_, Value::Null)
         | (StorageType::Integer, Value::Int(_))
         | (StorageType::Boolean, Value::Bool(_))
-        | (StorageType::Date, Value::Date(_))
-        | (StorageType::DateTime, Value::DateTime(_))
         | (StorageType::Time, Value::Time(_))
-        | (StorageType::Binary, Value::Bytes(_))
-        | (StorageType::Json, Value::Json(_)) => true,
+        | (StorageType::Binary, Value::Bytes(_)) => true,
+        (StorageType::Date, Value::Date(d)) => (FIRST_DAY..=LAST_DAY).contains(d),
+        (StorageType::DateTime, Value::DateTime(t)) => {
+            (first_instant()..=last_instant()).contains(t)
+        }
+        (StorageType::Json, Value::Json(_)) => {
+            value_json_depth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH
+        }
         (StorageType::Text, Value::String(s)) => !s.contains('\0'),
         (StorageType::Float, Value::Float(f)) => f.is_finite(),
         _ => false,
@@ -943,6 +1020,7 @@ fn check_sizes(query: &Query, path: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::schema::Field;
+    use crate::value::json_depth;
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -979,6 +1057,105 @@ mod tests {
             ))),
         );
         assert_eq!(q.filter, Some(expected));
+    }
+
+    #[test]
+    fn whole_day_bounds_stay_inside_the_calendar() {
+        // 9999-12-31 ends past the calendar: `<= last instant`, not
+        // `< 10000-01-01` (MariaDB inverted that; SQLite refused it).
+        let q = v(json!({"object": "task", "where": {"due": {"$lte": "9999-12-31"}}})).unwrap();
+        assert_eq!(
+            q.filter,
+            Some(Filter::cond(
+                "due",
+                Op::Lte(Operand::Value(Value::DateTime(last_instant())))
+            ))
+        );
+        let q = v(json!({"object": "task", "where": {"due": {"$gt": "9999-12-31"}}})).unwrap();
+        assert_eq!(
+            q.filter,
+            Some(Filter::cond(
+                "due",
+                Op::Gt(Operand::Value(Value::DateTime(last_instant())))
+            ))
+        );
+        // 0001-01-01 in Tokyo starts in year 0: clamped to the first instant.
+        let ctx = ResolveContext::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap())
+            .with_timezone(chrono_tz::Asia::Tokyo);
+        let q =
+            Query::from_json(&json!({"object": "task", "where": {"due": {"$gte": "0001-01-01"}}}))
+                .unwrap();
+        let q = validate_query(&q, &catalog(), &ctx).unwrap();
+        assert_eq!(
+            q.filter,
+            Some(Filter::cond(
+                "due",
+                Op::Gte(Operand::Value(Value::DateTime(first_instant())))
+            ))
+        );
+    }
+
+    #[test]
+    fn dates_outside_the_calendar_are_refused() {
+        let e = v(json!({"object": "task", "where": {"due": {"$gt": "0000-12-31"}}})).unwrap_err();
+        assert_eq!(e.path(), Some("where.due.$gt"));
+        assert!(e.to_string().contains("calendar"), "{e}");
+        let e = v(json!({"object": "task", "where": {"day": "0000-01-01"}})).unwrap_err();
+        assert_eq!(e.path(), Some("where.day.$eq"));
+        let past = last_instant() + chrono::Duration::microseconds(1);
+        assert!(coerce(Value::DateTime(past), StorageType::DateTime, &Path::empty()).is_err());
+        assert!(
+            coerce(
+                Value::DateTime(last_instant()),
+                StorageType::DateTime,
+                &Path::empty()
+            )
+            .is_ok()
+        );
+        assert!(
+            coerce(
+                Value::DateTime(first_instant()),
+                StorageType::DateTime,
+                &Path::empty()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn json_nesting_is_limited() {
+        let nest = |n: usize| {
+            let mut j = json!(1);
+            for i in 0..n {
+                j = if i % 2 == 0 {
+                    json!([j])
+                } else {
+                    json!({ "k": j })
+                };
+            }
+            j
+        };
+        let at = coerce(
+            Value::json(nest(MAX_JSON_DEPTH)),
+            StorageType::Json,
+            &Path::root("meta"),
+        );
+        assert!(at.is_ok(), "{at:?}");
+        let e = coerce(
+            Value::json(nest(MAX_JSON_DEPTH + 1)),
+            StorageType::Json,
+            &Path::root("meta"),
+        )
+        .unwrap_err();
+        assert_eq!(e.path(), Some("meta"));
+        // Nested arrays from the builder count the same way.
+        let mut a = Value::Int(1);
+        for _ in 0..=MAX_JSON_DEPTH {
+            a = Value::Array(vec![a]);
+        }
+        assert!(coerce(a, StorageType::Json, &Path::root("meta")).is_err());
+        assert_eq!(json_depth(&json!([[], {"a": [[]]}]), 10), 4);
+        assert_eq!(json_depth(&json!("x"), 10), 0);
     }
 
     #[test]

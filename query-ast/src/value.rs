@@ -13,6 +13,64 @@ use crate::error::{Path, Result};
 /// refused in JSON queries because JavaScript peers would have rounded them.
 pub const MAX_SAFE_JSON_INTEGER: i64 = 9_007_199_254_740_992;
 
+/// How deeply a JSON field's value may nest arrays and objects.
+///
+/// `[]` and `{}` are one level, `[[1]]` two; scalars add none. 31 is
+/// MariaDB's limit (its `JSON_VALID` refuses 32 nested containers); every
+/// driver enforces it at validation, so nothing is written that some backend
+/// cannot store or read back.
+pub const MAX_JSON_DEPTH: usize = 31;
+
+/// How many arrays and objects nest in `v` (a scalar is 0), counting at most
+/// to `limit + 1`. Iterative: a hostile value a million levels deep costs no
+/// stack.
+pub fn json_depth(v: &serde_json::Value, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        let depth = depth + 1;
+        deepest = deepest.max(depth);
+        if deepest > limit {
+            return deepest;
+        }
+        stack.extend(children.map(|c| (c, depth)));
+    }
+    deepest
+}
+
+/// [`json_depth`] of a value as it would be written to a JSON field: nested
+/// [`Value::Array`]s count like JSON arrays.
+pub fn value_json_depth(v: &Value, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                let depth = depth + 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    return deepest;
+                }
+                stack.extend(items.iter().map(|c| (c, depth)));
+            }
+            Value::Json(j) => {
+                let d = depth + json_depth(j, limit.saturating_sub(depth));
+                deepest = deepest.max(d);
+                if deepest > limit {
+                    return deepest;
+                }
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A single value of a field.
 ///
 /// Values read from JSON are *untyped* (`"2026-03-01"` is a [`Value::String`]);

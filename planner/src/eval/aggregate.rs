@@ -77,7 +77,9 @@ fn finite(f: f64, what: &str) -> Result<f64> {
 #[derive(Debug)]
 enum Sum {
     Empty,
-    Int(i64),
+    /// Exact whatever the row order: 2^64 rows of ±2^63 cannot overflow
+    /// i128; only the total must fit 64 bits.
+    Int(i128),
     Float(f64),
     Decimal(Decimal),
 }
@@ -85,16 +87,18 @@ enum Sum {
 impl Sum {
     fn add(&mut self, v: &Value) -> Result<()> {
         let next = match (&*self, v) {
-            (Self::Empty, Value::Int(i)) => Self::Int(*i),
+            (Self::Empty, Value::Int(i)) => Self::Int(i128::from(*i)),
             (Self::Empty, Value::Float(f)) => Self::Float(*f),
             (Self::Empty, Value::Decimal(d)) => Self::Decimal(*d),
-            (Self::Int(a), Value::Int(b)) => {
-                Self::Int(a.checked_add(*b).ok_or_else(|| overflow("integer sum"))?)
-            }
-            (Self::Int(a), Value::Float(b)) => Self::Float(int_f64(*a) + b),
+            (Self::Int(a), Value::Int(b)) => Self::Int(
+                a.checked_add(i128::from(*b))
+                    .ok_or_else(|| overflow("integer sum"))?,
+            ),
+            (Self::Int(a), Value::Float(b)) => Self::Float(a.to_f64().unwrap_or(f64::NAN) + b),
             (Self::Int(a), Value::Decimal(b)) => Self::Decimal(
-                Decimal::from(*a)
-                    .checked_add(*b)
+                Decimal::try_from_i128_with_scale(*a, 0)
+                    .ok()
+                    .and_then(|a| a.checked_add(*b))
                     .ok_or_else(|| overflow("decimal sum"))?,
             ),
             (Self::Float(a), Value::Int(b)) => Self::Float(a + int_f64(*b)),
@@ -122,7 +126,7 @@ impl Sum {
     fn finish(&self) -> Result<Value> {
         Ok(match self {
             Self::Empty => Value::Null,
-            Self::Int(i) => Value::Int(*i),
+            Self::Int(i) => Value::Int(i64::try_from(*i).map_err(|_| overflow("integer sum"))?),
             Self::Float(f) => Value::Float(finite(*f, "float sum")?),
             Self::Decimal(d) => Value::Decimal(*d),
         })

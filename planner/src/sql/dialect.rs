@@ -184,6 +184,9 @@ impl SqlDialect for SqliteDialect {
     fn scaled_decimals(&self) -> bool {
         true
     }
+    fn split_integer_sums(&self) -> bool {
+        true
+    }
     fn table_rebuild(&self) -> bool {
         true
     }

@@ -225,6 +225,16 @@ pub trait SqlDialect: Send + Sync + Debug {
     fn scaled_decimals(&self) -> bool {
         false
     }
+    /// The backend's integer `sum` fails when its running total overflows,
+    /// so the answer depends on row order (SQLite: `[i64::MAX, 1, -1]`
+    /// fails, `[i64::MAX, -1, 1]` does not). Integer sums are then compiled
+    /// as two partial sums that cannot overflow (high and low 32 bits); the
+    /// combination falls back to a float when the total leaves 64 bits,
+    /// which decoding reports as `NumericOverflow`. PostgreSQL and MySQL sum
+    /// bigints exactly as numeric/decimal and need none of this.
+    fn split_integer_sums(&self) -> bool {
+        false
+    }
     /// The largest decimal precision a column can hold exactly.
     fn max_decimal_precision(&self) -> u32 {
         28

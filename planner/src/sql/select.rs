@@ -21,7 +21,7 @@ use sqlparser::ast::{
 
 use super::ast::{
     and_all, binop, case_when, cast, count_star, derived, function, is_not_null, is_null, num,
-    or_any, order_item, query, select as select_node, select_item, table,
+    or_any, order_item, paren, query, select as select_node, select_item, table,
 };
 use super::dialect::AvgForm;
 use super::expr::{Col, FilterCx, Scope, conjunction};
@@ -600,8 +600,63 @@ fn aggregation(
             if !col.st.is_numeric() {
                 return Err(c.unsupported(format!("sum of {} values", col.st.name())));
             }
-            let f = d.aggregate_name(AggFunction::Sum, col.st);
-            (call(f, Some(col.expr.clone()), b)?, col.st)
+            if col.st == StorageType::Integer && d.split_integer_sums() {
+                // With l = sum(x & (2^32 - 1)) and h = sum(floor(x / 2^32)),
+                // each exact for 2^31 rows in any order, the total is
+                // (h + floor(l / 2^32)) * 2^32 + (l & (2^32 - 1)). The
+                // product is the total rounded down to a multiple of 2^32,
+                // so it leaves 64 bits (and SQLite turns it into a float)
+                // exactly when the total does. floor(v / 2^32) is written
+                // (v - (v & (2^32 - 1))) / 2^32: an exact division that
+                // cannot overflow (sqlparser's SQLite dialect has no `>>`).
+                let mask = || num(0xFFFF_FFFF_u64);
+                let floor_div = |v: &dyn Fn() -> Expr| {
+                    binop(
+                        paren(binop(
+                            v(),
+                            BinaryOperator::Minus,
+                            binop(v(), BinaryOperator::BitwiseAnd, mask()),
+                        )),
+                        BinaryOperator::Divide,
+                        num(1_u64 << 32),
+                    )
+                };
+                let x = || paren(col.expr.clone());
+                let high = call("sum", Some(floor_div(&x)), b)?;
+                // Each use of l is compiled afresh, so the placeholders of
+                // its filter are bound once per occurrence.
+                let low = |b: &mut Binder<'_>| {
+                    call(
+                        "sum",
+                        Some(binop(x(), BinaryOperator::BitwiseAnd, mask())),
+                        b,
+                    )
+                };
+                let (l1, l2, l3) = (low(b)?, low(b)?, low(b)?);
+                let carry = binop(
+                    paren(binop(
+                        l1,
+                        BinaryOperator::Minus,
+                        binop(l2, BinaryOperator::BitwiseAnd, mask()),
+                    )),
+                    BinaryOperator::Divide,
+                    num(1_u64 << 32),
+                );
+                let rest = binop(l3, BinaryOperator::BitwiseAnd, mask());
+                let e = binop(
+                    binop(
+                        paren(binop(high, BinaryOperator::Plus, carry)),
+                        BinaryOperator::Multiply,
+                        num(1_u64 << 32),
+                    ),
+                    BinaryOperator::Plus,
+                    paren(rest),
+                );
+                (paren(e), col.st)
+            } else {
+                let f = d.aggregate_name(AggFunction::Sum, col.st);
+                (call(f, Some(col.expr.clone()), b)?, col.st)
+            }
         }
         AggFunction::Avg => {
             let col = need(&col)?;

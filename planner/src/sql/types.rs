@@ -243,6 +243,11 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
             }
             None
         }
+        // A split integer sum (see `SqlDialect::split_integer_sums`) whose
+        // total left 64 bits comes back as a float of at least 2^63.
+        (StorageType::Integer, Value::Float(f)) if f.abs() >= 2f64.powi(63) => {
+            return Err(overflow("integer sum"));
+        }
         (StorageType::Float, Value::Int(i)) => objectql_query_ast::int_to_f64(*i).map(Value::Float),
         (StorageType::Float, Value::Decimal(d)) => d.to_f64().map(Value::Float),
         (StorageType::Decimal { scale, .. }, Value::Int(i)) => {
@@ -284,6 +289,26 @@ pub fn decode(v: Value, st: StorageType, scaled_decimals: bool) -> Result<Value>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A split integer sum whose total left 64 bits comes back as a float
+    /// of at least 2^63: NumericOverflow. A smaller float in an integer
+    /// column stays a decode error.
+    #[test]
+    fn an_integer_sum_past_64_bits_is_numeric_overflow() {
+        for f in [9.3e18, -9.3e18, 2f64.powi(63)] {
+            let e = decode(Value::Float(f), StorageType::Integer, true).unwrap_err();
+            assert_eq!(
+                e.driver_kind(),
+                Some(objectql_query_ast::DriverErrorKind::NumericOverflow),
+                "{e}"
+            );
+        }
+        let e = decode(Value::Float(1.5), StorageType::Integer, true).unwrap_err();
+        assert_ne!(
+            e.driver_kind(),
+            Some(objectql_query_ast::DriverErrorKind::NumericOverflow)
+        );
+    }
 
     /// SQLite's `sum` of two 1e308 floats comes back as +inf: it decodes as
     /// NumericOverflow, never as a float the protocol does not have.
