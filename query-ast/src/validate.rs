@@ -15,7 +15,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -208,6 +208,15 @@ pub fn validate_for(
         }
     }
 
+    // Every backend counts rows in signed 64 bits (MongoDB refused a larger
+    // `$limit` with a planning error).
+    for (key, n) in [("limit", q.limit), ("offset", q.offset)] {
+        if let Some(n) = n
+            && i64::try_from(n).is_err()
+        {
+            return Err(path.key(key).err(format!("{key} {n} is beyond 2^63 - 1")));
+        }
+    }
     let paged = q.limit.is_some() || q.offset.is_some() || q.cursor.is_some();
     if paged {
         let tie_breakers: Vec<String> = if q.is_aggregate() {
@@ -471,6 +480,11 @@ fn typed_condition(
             .collect()
     };
     let op = match &c.op {
+        // `$eq: null` means IS NULL and `$ne: null` IS NOT NULL, however the
+        // filter was built (the JSON parser already maps them; a builder's
+        // `eq(Value::Null)` matched nothing).
+        Op::Eq(Operand::Value(Value::Null)) => Op::Null(true),
+        Op::Ne(Operand::Value(Value::Null)) => Op::Null(false),
         Op::Eq(o) => Op::Eq(operand(o, false)?),
         Op::Ne(o) => Op::Ne(operand(o, false)?),
         Op::Gt(o) => Op::Gt(operand(o, true)?),
@@ -685,20 +699,37 @@ const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
     None => NaiveDate::MAX,
 };
 
+/// Whether a nanosecond field is a whole number of microseconds and no leap
+/// second (chrono's nanosecond ≥ 10^9).
+fn whole_micros(nanos: u32) -> bool {
+    nanos < 1_000_000_000 && nanos.is_multiple_of(1_000)
+}
+
 /// Dates and datetimes lie in 0001-01-01 ..= 9999-12-31 (UTC): the range
-/// every backend stores and compares (issue 12 §3).
+/// every backend stores and compares (issue 12 §3). Datetimes and times
+/// hold whole microseconds: memory kept nanoseconds that every other
+/// driver truncated, so equality filters disagreed; a leap second was
+/// written as :59.999999.
 fn check_calendar(v: &Value, p: &Path) -> Result<()> {
-    let ok = match v {
-        Value::Date(d) => (FIRST_DAY..=LAST_DAY).contains(d),
-        Value::DateTime(t) => (first_instant()..=last_instant()).contains(t),
-        _ => true,
+    let (in_range, micros) = match v {
+        Value::Date(d) => ((FIRST_DAY..=LAST_DAY).contains(d), true),
+        Value::DateTime(t) => (
+            (first_instant()..=last_instant()).contains(t),
+            whole_micros(t.nanosecond()),
+        ),
+        Value::Time(t) => (true, whole_micros(t.nanosecond())),
+        _ => (true, true),
     };
-    if ok {
-        Ok(())
-    } else {
+    if !in_range {
         Err(p.err(format!(
             "{v} is outside the calendar (0001-01-01 to 9999-12-31)"
         )))
+    } else if !micros {
+        Err(p.err(format!(
+            "{v} is more precise than a microsecond (or a leap second); datetimes and times keep whole microseconds"
+        )))
+    } else {
+        Ok(())
     }
 }
 
@@ -834,7 +865,9 @@ fn vector_component(x: Value, p: &Path) -> Result<Value> {
 
 fn finite(f: f64, p: &Path) -> Result<f64> {
     if f.is_finite() {
-        Ok(f)
+        // -0.0 + 0.0 is +0.0: negative zero is stored as zero on every
+        // driver (three backends dropped the sign, so all do).
+        Ok(f + 0.0)
     } else {
         Err(p.err(format!(
             "{f} is refused: NaN and infinities cannot be stored"
@@ -960,17 +993,19 @@ fn already_typed(v: &Value, st: StorageType) -> bool {
         (_, Value::Null)
         | (StorageType::Integer, Value::Int(_))
         | (StorageType::Boolean, Value::Bool(_))
-        | (StorageType::Time, Value::Time(_))
         | (StorageType::Binary, Value::Bytes(_)) => true,
+        (StorageType::Time, Value::Time(t)) => whole_micros(t.nanosecond()),
         (StorageType::Date, Value::Date(d)) => (FIRST_DAY..=LAST_DAY).contains(d),
         (StorageType::DateTime, Value::DateTime(t)) => {
-            (first_instant()..=last_instant()).contains(t)
+            (first_instant()..=last_instant()).contains(t) && whole_micros(t.nanosecond())
         }
         (StorageType::Json, Value::Json(_)) => {
             value_json_depth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH
         }
         (StorageType::Text, Value::String(s)) => !s.contains('\0'),
-        (StorageType::Float, Value::Float(f)) => f.is_finite(),
+        (StorageType::Float, Value::Float(f)) => {
+            f.is_finite() && f.to_bits() != (-0.0f64).to_bits()
+        }
         _ => false,
     }
 }
@@ -1120,6 +1155,52 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn negative_zero_is_stored_as_zero() {
+        let z = coerce(Value::Float(-0.0), StorageType::Float, &Path::empty()).unwrap();
+        assert!(
+            matches!(z, Value::Float(f) if f == 0.0 && f.is_sign_positive()),
+            "{z:?}"
+        );
+        let c = catalog();
+        let mut r = Record::new();
+        r.insert("title".into(), Value::String("a".into()));
+        r.insert("n".into(), Value::Float(-0.0));
+        let out =
+            validate_record(r, c.get("task").unwrap(), WriteMode::Insert, &Path::empty()).unwrap();
+        assert!(
+            matches!(out.get("n"), Some(Value::Float(f)) if f.is_sign_positive()),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn builder_eq_null_means_is_null() {
+        let ctx = ResolveContext::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+        let built = Query::new("task").filter(crate::field("n").eq(Value::Null));
+        let q = validate_query(&built, &catalog(), &ctx).unwrap();
+        assert_eq!(q.filter, Some(Filter::cond("n", Op::Null(true))));
+        let built = Query::new("task").filter(crate::field("n").ne(Value::Null));
+        let q = validate_query(&built, &catalog(), &ctx).unwrap();
+        assert_eq!(q.filter, Some(Filter::cond("n", Op::Null(false))));
+        // The JSON form agrees.
+        let q = v(json!({"object": "task", "where": {"n": {"$eq": null}}})).unwrap();
+        assert_eq!(q.filter, Some(Filter::cond("n", Op::Null(true))));
+    }
+
+    #[test]
+    fn sub_microsecond_times_are_refused() {
+        let t =
+            Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap() + chrono::Duration::nanoseconds(1);
+        assert!(coerce(Value::DateTime(t), StorageType::DateTime, &Path::empty()).is_err());
+        let t = NaiveTime::from_hms_nano_opt(10, 0, 0, 500).unwrap();
+        assert!(coerce(Value::Time(t), StorageType::Time, &Path::empty()).is_err());
+        let leap = NaiveTime::from_hms_nano_opt(23, 59, 59, 1_000_000_000).unwrap();
+        assert!(coerce(Value::Time(leap), StorageType::Time, &Path::empty()).is_err());
+        let ok = NaiveTime::from_hms_micro_opt(10, 0, 0, 1).unwrap();
+        assert!(coerce(Value::Time(ok), StorageType::Time, &Path::empty()).is_ok());
     }
 
     #[test]

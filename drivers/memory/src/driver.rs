@@ -99,6 +99,9 @@ struct Inner {
     state: Mutex<State>,
     caps: Capabilities,
     path: Option<PathBuf>,
+    /// The exclusive lock on the store (`<file>.lock`), held while open:
+    /// two drivers writing one file lost each other's acknowledged writes.
+    lock: Mutex<Option<std::fs::File>>,
     next_tx: AtomicU64,
     closed: AtomicBool,
 }
@@ -126,12 +129,25 @@ impl MemoryDriver {
     /// A store persisted to `options.path` (loaded from it if it exists).
     ///
     /// Loading checks every stored value against the stored schemas.
+    ///
+    /// The file is locked while the driver is open (until [`Driver::close`]
+    /// or drop): a second driver on the same file, in this process or
+    /// another, is refused with a configuration error. Temporary files left
+    /// by a process killed mid-save are removed.
     pub fn open(options: MemoryOptions) -> Result<Self> {
-        let tables = match &options.path {
-            Some(p) => persist::load(p)?,
-            None => Tables::new(),
+        let (tables, lock) = match &options.path {
+            Some(p) => {
+                let lock = persist::lock(p)?;
+                persist::remove_stale_temporaries(p);
+                (persist::load(p)?, Some(lock))
+            }
+            None => (Tables::new(), None),
         };
-        Ok(Self::build(tables, options.path))
+        let driver = Self::build(tables, options.path);
+        if let Ok(mut slot) = driver.inner.lock.lock() {
+            *slot = lock;
+        }
+        Ok(driver)
     }
 
     /// Connects from a `memory://` URL (see [`MemoryOptions::from_url`]).
@@ -160,6 +176,7 @@ impl MemoryDriver {
                 }),
                 caps,
                 path,
+                lock: Mutex::new(None),
                 next_tx: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
             }),
@@ -210,6 +227,14 @@ impl MemoryDriver {
             t.written.insert(object.to_owned());
             Ok(out)
         } else {
+            // With a file, the table as it was is kept until the save
+            // succeeds: a write that fails to persist is undone, never left
+            // visible (to be saved later by someone else's write).
+            let before = self
+                .inner
+                .path
+                .as_ref()
+                .and_then(|_| state.tables.get(object).cloned());
             let table = state
                 .tables
                 .get_mut(object)
@@ -217,7 +242,12 @@ impl MemoryDriver {
             let t = Arc::make_mut(table);
             let out = f(t)?;
             t.version += 1;
-            self.persist(&state)?;
+            if let Err(e) = self.persist(&state) {
+                if let Some(before) = before {
+                    state.tables.insert(object.to_owned(), before);
+                }
+                return Err(e);
+            }
             Ok(out)
         }
     }
@@ -342,6 +372,10 @@ impl Driver for MemoryDriver {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
+        // Releases the file for the next driver.
+        if let Ok(mut lock) = self.inner.lock.lock() {
+            lock.take();
+        }
         Ok(())
     }
 
@@ -354,14 +388,21 @@ impl Driver for MemoryDriver {
             Some(existing) => existing.migrate(schema.clone())?,
             None => Table::new(schema.clone())?,
         };
-        state.tables.insert(schema.name.clone(), Arc::new(table));
-        self.persist(&state)
+        let before = state.tables.insert(schema.name.clone(), Arc::new(table));
+        self.persist(&state).inspect_err(|_| {
+            match before {
+                Some(t) => state.tables.insert(schema.name.clone(), t),
+                None => state.tables.remove(&schema.name),
+            };
+        })
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {
         let mut state = self.lock()?;
-        if state.tables.remove(object).is_some() {
-            self.persist(&state)?;
+        if let Some(before) = state.tables.remove(object) {
+            self.persist(&state).inspect_err(|_| {
+                state.tables.insert(object.to_owned(), before);
+            })?;
         }
         Ok(())
     }
@@ -566,13 +607,23 @@ impl Driver for MemoryDriver {
             }
         }
         let mut tables = t.tables;
+        let mut before = Vec::new();
         for name in &t.written {
             if let Some(mut table) = tables.remove(name) {
                 Arc::make_mut(&mut table).version += 1;
-                state.tables.insert(name.clone(), table);
+                before.push((name.clone(), state.tables.insert(name.clone(), table)));
             }
         }
-        self.persist(&state)
+        // A commit that fails to persist is undone: the transaction is
+        // rolled back, not applied in memory only.
+        self.persist(&state).inspect_err(|_| {
+            for (name, table) in before {
+                match table {
+                    Some(t) => state.tables.insert(name, t),
+                    None => state.tables.remove(&name),
+                };
+            }
+        })
     }
 
     async fn rollback(&self, tx: TxId) -> Result<()> {

@@ -19,6 +19,9 @@ use crate::table::Table;
 
 const FORMAT: &str = "objectql-memory/1";
 
+/// Numbers the saves of this process: two saves never share a temporary file.
+static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     format: String,
@@ -62,9 +65,10 @@ pub(crate) fn save(path: &Path, tables: &HashMap<String, Arc<Table>>) -> Result<
         .file_name()
         .ok_or_else(|| Error::config(format!("`{}` is not a file path", path.display())))?;
     let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
+        "{}{}-{}",
+        temporary_prefix(file_name),
+        std::process::id(),
+        SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let write = || -> std::io::Result<()> {
         let file = File::create(&tmp)?;
@@ -82,6 +86,58 @@ pub(crate) fn save(path: &Path, tables: &HashMap<String, Arc<Table>>) -> Result<
         let _ = fs::remove_file(&tmp);
         io_err("cannot write memory store", path, e)
     })
+}
+
+/// The name prefix of the temporary files of store `file_name`.
+fn temporary_prefix(file_name: &std::ffi::OsStr) -> String {
+    format!(".{}.tmp-", file_name.to_string_lossy())
+}
+
+/// Takes the exclusive lock of the store at `path` (the file `<path>.lock`,
+/// created if missing), held as long as the returned file is open.
+pub(crate) fn lock(path: &Path) -> Result<File> {
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::config(format!("`{}` is not a file path", path.display())))?;
+    let lock_path = path.with_file_name(format!("{}.lock", file_name.to_string_lossy()));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_err("cannot create the lock file of memory store", path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::config(format!(
+            "memory store `{}` is already open (in this process or another); one driver per file",
+            path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(io_err("cannot lock memory store", path, e)),
+    }
+}
+
+/// Removes temporary files a killed process left beside the store at
+/// `path`. Only called with the store's lock held, so no save is running.
+pub(crate) fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = temporary_prefix(file_name);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            // One that cannot be removed is harmless: never read, and the
+            // next save uses another name.
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Loads tables from `path`; an absent file is an empty store.

@@ -54,9 +54,13 @@ fn persisted_store_survives_reopen_with_exact_values() {
             db.insert("note", record! {"id" => "b", "title" => "gone"}).await.unwrap();
             assert!(db.delete("note", "b").await.unwrap());
         }
-        // No temporary file is left behind.
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1);
+        // No temporary file is left behind (the store and its lock file).
+        let mut leftovers: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        leftovers.sort();
+        assert_eq!(leftovers, ["store.json", "store.json.lock"]);
 
         let engine = engine_with(MemoryDriver::connect(&url).unwrap()).await;
         let rows = engine.default_session().find(&Query::new("note")).await.unwrap();
@@ -99,11 +103,99 @@ fn a_torn_temporary_file_does_not_corrupt_the_store() {
             .await
             .unwrap();
         assert_eq!(rows.len(), 1);
+        // The killed process's temporary file is gone.
+        assert!(!dir.path().join(".store.json.tmp-999999").exists());
+        engine.close().await.unwrap();
 
         // A corrupt store file is a typed error, not a panic.
         std::fs::write(&path, b"{not json").unwrap();
         let e = MemoryDriver::connect(&format!("memory://{}", path.display())).unwrap_err();
         assert_eq!(e.driver_kind(), Some(objectql::DriverErrorKind::Decode));
+    });
+}
+
+/// Issue 13 §6: a write whose save fails is undone in memory. It used to
+/// stay visible: a retry met `UniqueViolation`, and the next successful
+/// save wrote the "failed" row to disk.
+#[test]
+fn a_write_that_fails_to_persist_is_undone() {
+    rt().block_on(async {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("store.json");
+        let engine =
+            engine_with(MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap()).await;
+        let db = engine.default_session();
+        db.insert("note", record! {"id" => "a", "title" => "kept"})
+            .await
+            .unwrap();
+        // The store's directory disappears: every save fails.
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = db
+            .insert("note", record! {"id" => "b", "title" => "lost"})
+            .await
+            .unwrap_err();
+        assert_eq!(e.driver_kind(), Some(objectql::DriverErrorKind::Io), "{e}");
+        assert_eq!(
+            db.count("note", None).await.unwrap(),
+            1,
+            "the failed insert is undone"
+        );
+        let e = db
+            .update("note", "a", record! {"title" => "changed"})
+            .await
+            .unwrap_err();
+        assert_eq!(e.driver_kind(), Some(objectql::DriverErrorKind::Io), "{e}");
+        let tx = db
+            .begin("default", IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        tx.insert("note", record! {"id" => "c", "title" => "in tx"})
+            .await
+            .unwrap();
+        let e = tx.commit().await.unwrap_err();
+        assert_eq!(e.driver_kind(), Some(objectql::DriverErrorKind::Io), "{e}");
+        let rows = db.find(&Query::new("note")).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["title"], Value::from("kept"));
+        // Back on disk: the retry is a plain insert, not a duplicate.
+        std::fs::create_dir(&dir).unwrap();
+        db.insert("note", record! {"id" => "b", "title" => "retried"})
+            .await
+            .unwrap();
+        engine.close().await.unwrap();
+        let engine =
+            engine_with(MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap()).await;
+        let titles: Vec<Value> = engine
+            .default_session()
+            .find(&Query::new("note").asc("id"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r["title"].clone())
+            .collect();
+        assert_eq!(titles, [Value::from("kept"), Value::from("retried")]);
+        engine.close().await.unwrap();
+    });
+}
+
+/// Issue 13 §6: two drivers on one file shared its temporary file and lost
+/// acknowledged writes; the second is refused until the first closes.
+#[test]
+fn a_store_file_is_open_in_one_driver_at_a_time() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let first = MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap();
+        let e = MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap_err();
+        assert_eq!(e.category(), "config", "{e}");
+        assert!(e.to_string().contains("already open"), "{e}");
+        objectql::Driver::close(&first).await.unwrap();
+        let second = MemoryDriver::open(MemoryOptions::persistent(path.clone())).unwrap();
+        drop(second);
+        // Dropped without close, the lock is released too.
+        MemoryDriver::open(MemoryOptions::persistent(path)).unwrap();
     });
 }
 

@@ -391,3 +391,190 @@ async fn awkward_values_and_names_round_trip_byte_identical() {
     engine.close().await.unwrap();
     drop_database(&ns).await;
 }
+
+/// The committed row count of `ns`'s `big`, read on a connection of its own.
+async fn committed_rows(ns: &str) -> i64 {
+    let mut admin = admin().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.`big`",
+        quoted(&database_name(ns))
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+}
+
+/// Open InnoDB transactions of connections to `ns`'s database.
+async fn open_transactions(ns: &str) -> i64 {
+    let mut admin = admin().await;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.innodb_trx t \
+         JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+         WHERE p.DB = ?",
+    )
+    .bind(database_name(ns))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+}
+
+/// Waits (up to 30 s) until no connection to `ns`'s database is inside
+/// a transaction. A cancelled write's connection is closed at once, but the
+/// server finishes the statement in flight before it rolls back.
+async fn until_no_open_transactions(ns: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = open_transactions(ns).await;
+        if open == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let mut admin = admin().await;
+            let rows: Vec<(String, Option<String>, String, Option<String>)> = sqlx::query_as(
+                "SELECT t.trx_state, t.trx_query, p.COMMAND, p.STATE FROM information_schema.innodb_trx t \
+                 JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.DB = ?",
+            )
+            .bind(database_name(ns))
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            panic!("{what}: {open} transactions still open 30 s later: {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn bulk(prefix: &str, n: usize) -> Vec<objectql::Record> {
+    (0..n)
+        .map(|i| record! {"id" => format!("{prefix}{i}"), "n" => i64::try_from(i).unwrap(), "pad" => "x"})
+        .collect()
+}
+
+/// Issue 13 §1: a bulk insert cancelled outside a transaction (its future
+/// dropped) is all or nothing, and its connection returns clean. It used to
+/// leave a raw `BEGIN` open on the pooled connection: the next insert was
+/// acknowledged but invisible, and the next bulk write committed the
+/// partial batch.
+#[tokio::test]
+async fn a_cancelled_bulk_insert_is_all_or_nothing_and_leaves_the_connection_clean() {
+    let ns = fresh_namespace("cancelbulk");
+    let engine = engine_in(&ns, |o| o.max_connections = 1).await;
+    big_table(&engine, &ns, 0).await;
+    let db = engine.default_session();
+    let rows = bulk("r", 50_000);
+    let mut cancelled = 0;
+    for (i, cut) in [2_u64, 10, 30, 60, 100, 150, 250, 400, 700]
+        .into_iter()
+        .enumerate()
+    {
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(cut),
+            db.insert_many("big", rows.clone()),
+        )
+        .await;
+        let landed = committed_rows(&ns).await;
+        match outcome {
+            Err(_) => {
+                cancelled += 1;
+                assert!(
+                    landed == 0 || landed == 50_000,
+                    "cut at {cut} ms: {landed} of 50,000 rows committed"
+                );
+            }
+            Ok(r) => {
+                r.unwrap();
+                assert_eq!(landed, 50_000);
+            }
+        }
+        db.insert("big", record! {"id" => format!("probe{i}"), "n" => -1})
+            .await
+            .unwrap();
+        assert_eq!(
+            committed_rows(&ns).await,
+            landed + 1,
+            "cut at {cut} ms: an acknowledged insert is not committed"
+        );
+        until_no_open_transactions(&ns, &format!("cut at {cut} ms")).await;
+        db.delete_many("big", objectql::Filter::always())
+            .await
+            .unwrap();
+    }
+    assert!(
+        cancelled >= 3,
+        "only {cancelled} of 9 inserts were cut short"
+    );
+    let tx = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    tx.insert("big", record! {"id" => "after", "n" => 1})
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(committed_rows(&ns).await, 1);
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}
+
+/// Issue 13 §2: a bulk insert cancelled inside a transaction commits none
+/// of its rows: cut midway, it rolls the transaction back and `commit`
+/// fails with `TransactionClosed`. It used to leave its savepoint open, so
+/// `commit` returned Ok and kept the first chunks.
+#[tokio::test]
+async fn a_bulk_insert_cancelled_inside_a_transaction_commits_none_of_its_rows() {
+    let ns = fresh_namespace("cancelintx");
+    let engine = engine_in(&ns, |o| o.max_connections = 1).await;
+    big_table(&engine, &ns, 0).await;
+    let db = engine.default_session();
+    let rows = bulk("r", 50_000);
+    let mut cancelled = 0;
+    for cut in [2_u64, 10, 30, 60, 100, 150, 250, 400, 700] {
+        let tx = db
+            .begin("default", IsolationLevel::ReadCommitted)
+            .await
+            .unwrap();
+        tx.insert_many("big", bulk("kept", 10)).await.unwrap();
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(cut),
+            tx.insert_many("big", rows.clone()),
+        )
+        .await;
+        let committed = tx.commit().await;
+        let landed = committed_rows(&ns).await;
+        match (outcome, committed) {
+            (Ok(r), Ok(())) => {
+                r.unwrap();
+                assert_eq!(landed, 50_010, "cut at {cut} ms");
+            }
+            (Err(_), Ok(())) => {
+                cancelled += 1;
+                assert_eq!(
+                    landed, 10,
+                    "cut at {cut} ms: commit kept rows of a cancelled insert"
+                );
+            }
+            (Err(_), Err(e)) => {
+                cancelled += 1;
+                assert_eq!(
+                    e.driver_kind(),
+                    Some(DriverErrorKind::TransactionClosed),
+                    "{e}"
+                );
+                assert_eq!(landed, 0, "cut at {cut} ms: a failed commit kept rows");
+            }
+            (Ok(_), Err(e)) => {
+                panic!("cut at {cut} ms: the insert returned but commit failed: {e}")
+            }
+        }
+        until_no_open_transactions(&ns, &format!("cut at {cut} ms")).await;
+        db.delete_many("big", objectql::Filter::always())
+            .await
+            .unwrap();
+    }
+    assert!(
+        cancelled >= 3,
+        "only {cancelled} of 9 inserts were cut short"
+    );
+    engine.close().await.unwrap();
+    drop_database(&ns).await;
+}

@@ -58,11 +58,16 @@ enum Handle {
 }
 
 impl Handle {
-    /// After a timeout: a pooled connection is closed rather than reused, so
-    /// the cancel that follows can never reach someone else's query.
+    /// After a timeout or a cancelled write: a pooled connection is closed
+    /// rather than reused, so the cancel that follows can never reach
+    /// someone else's query and no half-done transaction is pooled; a
+    /// transaction is closed (its rollback queued), since the server has
+    /// aborted it or the call stopped between two of its statements. Later
+    /// calls on it, `commit` included, fail with `TransactionClosed`.
     fn discard(&mut self) {
-        if let Self::Pooled(c) = self {
-            c.close_on_drop();
+        match self {
+            Self::Pooled(c) => c.close_on_drop(),
+            Self::Tx(g) => drop(g.take()),
         }
     }
 
@@ -80,7 +85,7 @@ impl Handle {
 fn tx_closed() -> Error {
     Error::driver(
         DriverErrorKind::TransactionClosed,
-        "the transaction is no longer open",
+        "the transaction is no longer open (it was rolled back after a call in it timed out or was cancelled, or it has ended)",
     )
 }
 
@@ -95,14 +100,13 @@ struct Deadline {
 impl Deadline {
     /// The deadline of a call limited to `timeout` on `handle`'s backend.
     async fn start(
-        timeout: Option<std::time::Duration>,
+        at: Option<tokio::time::Instant>,
         handle: &mut Handle,
         pool: &PgPool,
     ) -> Result<Option<Self>> {
-        let Some(timeout) = timeout else {
+        let Some(at) = at else {
             return Ok(None);
         };
-        let at = tokio::time::Instant::now() + timeout;
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(handle.conn()?)
             .await
@@ -154,6 +158,18 @@ impl Deadline {
             }
         }
     }
+}
+
+fn waited_out() -> Error {
+    Error::driver(
+        DriverErrorKind::Timeout,
+        "no connection became free within the call's time limit",
+    )
+}
+
+/// When a call limited to `timeout` must end.
+fn deadline_at(timeout: Option<std::time::Duration>) -> Option<tokio::time::Instant> {
+    timeout.map(|t| tokio::time::Instant::now() + t)
 }
 
 fn timed_out() -> Error {
@@ -299,10 +315,21 @@ impl PostgresDriver {
             })
     }
 
-    async fn handle(&self, tx: Option<TxId>) -> Result<Handle> {
-        match tx {
-            None => Ok(Handle::Pooled(self.acquire().await?)),
-            Some(id) => Ok(Handle::Tx(self.tx_slot(id)?.lock_owned().await)),
+    /// The call's connection. With a time limit, waiting for it counts
+    /// against the limit: an exhausted pool answered a 200 ms call after the
+    /// pool's 30 s acquire timeout.
+    async fn handle(&self, tx: Option<TxId>, at: Option<tokio::time::Instant>) -> Result<Handle> {
+        let get = async {
+            match tx {
+                None => Ok(Handle::Pooled(self.acquire().await?)),
+                Some(id) => Ok(Handle::Tx(self.tx_slot(id)?.lock_owned().await)),
+            }
+        };
+        match at {
+            None => get.await,
+            Some(at) => tokio::time::timeout_at(at, get)
+                .await
+                .unwrap_or_else(|_| Err(waited_out())),
         }
     }
 
@@ -316,19 +343,26 @@ impl PostgresDriver {
         timeout: Option<std::time::Duration>,
         statements: Vec<Statement>,
     ) -> Result<(Vec<Record>, u64)> {
-        let mut handle = self.handle(tx).await?;
-        let deadline = Deadline::start(timeout, &mut handle, &self.pool).await?;
+        let at = deadline_at(timeout);
+        let mut write = Midway {
+            handle: self.handle(tx, at).await?,
+            done: false,
+        };
+        let deadline = Deadline::start(at, &mut write.handle, &self.pool).await?;
         let dialect = self.dialect;
-        Deadline::run(deadline.as_ref(), &mut handle, async move |conn| {
+        let result = Deadline::run(deadline.as_ref(), &mut write.handle, async move |conn| {
             atomic(&dialect, conn, tx.is_some(), statements).await
         })
-        .await
+        .await;
+        write.done = true;
+        result
     }
 
     /// Runs a query statement under the call's time limit and collects its rows.
     async fn fetch_limited(&self, cx: Cx<'_>, st: Statement) -> Result<Vec<Record>> {
-        let mut handle = self.handle(cx.tx).await?;
-        let deadline = Deadline::start(cx.timeout, &mut handle, &self.pool).await?;
+        let at = deadline_at(cx.timeout);
+        let mut handle = self.handle(cx.tx, at).await?;
+        let deadline = Deadline::start(at, &mut handle, &self.pool).await?;
         let dialect = self.dialect;
         Deadline::run(deadline.as_ref(), &mut handle, async move |conn| {
             fetch_all(&dialect, conn, st).await
@@ -373,16 +407,39 @@ impl PostgresDriver {
                     format!("transaction {} is not open", tx.0),
                 )
             })?;
-        let t = slot.lock().await.take().ok_or_else(tx_closed)?;
-        if commit {
-            t.commit().await.map_err(|e| from_sqlx(e, "committing"))
-        } else {
-            t.rollback().await.map_err(|e| from_sqlx(e, "rolling back"))
+        let mut t = slot.lock().await.take().ok_or_else(tx_closed)?;
+        if !commit {
+            return t.rollback().await.map_err(|e| from_sqlx(e, "rolling back"));
         }
+        // PostgreSQL answers COMMIT of a transaction it has already aborted
+        // (an error in it, a query cancelled after a caller's timeout) with
+        // ROLLBACK and no error, which sqlx reports as success: the writes
+        // would be gone with `commit()` returning Ok. A statement in an
+        // aborted transaction fails with 25P02, so one round trip tells.
+        if let Err(e) = sqlx::raw_sql("SELECT 1").execute(&mut *t).await {
+            let e = from_sqlx(e, "checking the transaction before committing");
+            if let Err(re) = t.rollback().await {
+                tracing::debug!(error = %re, "rolling back an aborted transaction failed");
+            }
+            return Err(match e.driver_kind() {
+                Some(DriverErrorKind::TransactionClosed) => Error::Driver {
+                    kind: DriverErrorKind::TransactionClosed,
+                    message: "the server had aborted the transaction (an earlier statement failed or was cancelled); nothing was committed".into(),
+                    source: Some(Box::new(e)),
+                },
+                _ => e,
+            });
+        }
+        t.commit().await.map_err(|e| from_sqlx(e, "committing"))
     }
 }
 
 /// Runs statements atomically on `conn` (see `PostgresDriver::run_atomic`).
+///
+/// Raw `BEGIN`/`SAVEPOINT` statements, not sqlx's guard: a cancelled sqlx
+/// savepoint `begin` queues a rollback of the *whole* transaction, leaving
+/// `commit` to succeed with nothing in it. A write dropped midway is
+/// handled by [`Midway`] instead.
 async fn atomic(
     dialect: &PostgresDialect,
     conn: &mut PgConnection,
@@ -419,15 +476,6 @@ async fn atomic(
     result
 }
 
-fn is_catalog_race(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
-}
-
-/// A quoted identifier: the planner's one quoting function.
-pub(crate) fn quote_ident(s: &str) -> String {
-    objectql_planner::sql::quote_ident('"', s)
-}
-
 /// A statement without parameters, over the simple query protocol.
 async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<()> {
     sqlx::raw_sql(sql)
@@ -435,6 +483,35 @@ async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<()> {
         .await
         .map(drop)
         .map_err(|e| from_sqlx(e, "controlling a transaction"))
+}
+
+/// The handle of a write in progress. Dropped before the write finished
+/// (its future cancelled: a `select!`, an aborted task, a disconnected
+/// client), it discards the handle: a pooled connection is closed, so the
+/// server rolls back the write's open `BEGIN` instead of the pool handing
+/// that transaction to the next caller (whose acknowledged writes were then
+/// lost); a transaction is rolled back and closed, so `commit` fails with
+/// `TransactionClosed` instead of keeping half of a cancelled batch.
+struct Midway {
+    handle: Handle,
+    done: bool,
+}
+
+impl Drop for Midway {
+    fn drop(&mut self) {
+        if !self.done {
+            self.handle.discard();
+        }
+    }
+}
+
+fn is_catalog_race(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("23505" | "42P07")))
+}
+
+/// A quoted identifier: the planner's one quoting function.
+pub(crate) fn quote_ident(s: &str) -> String {
+    objectql_planner::sql::quote_ident('"', s)
 }
 
 async fn run_all(
@@ -645,8 +722,9 @@ impl Driver for PostgresDriver {
     async fn find(&self, cx: Cx<'_>, query: &Query) -> Result<RowStream> {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.select(query)?;
-        let mut handle = self.handle(cx.tx).await?;
-        let deadline = Deadline::start(cx.timeout, &mut handle, &self.pool).await?;
+        let at = deadline_at(cx.timeout);
+        let mut handle = self.handle(cx.tx, at).await?;
+        let deadline = Deadline::start(at, &mut handle, &self.pool).await?;
         let Statement {
             sql,
             params,
@@ -732,7 +810,7 @@ impl Driver for PostgresDriver {
             operation: "sql".into(),
             detail: format!("{} -- {} bound parameters", st.sql, st.params.len()),
         }];
-        let mut handle = self.handle(cx.tx).await?;
+        let mut handle = self.handle(cx.tx, deadline_at(cx.timeout)).await?;
         let args = arguments(st.params, &st.param_types)?;
         let rows = sqlx::query_with(AssertSqlSafe(format!("EXPLAIN {}", st.sql)), args)
             .fetch_all(handle.conn()?)
@@ -811,13 +889,21 @@ impl Driver for PostgresDriver {
     }
 
     async fn begin(&self, isolation: IsolationLevel) -> Result<TxId> {
-        let tx = {
-            let _waiting = Waiting::new(&self.waiting);
-            self.pool
-                .begin_with(isolation_sql(isolation))
-                .await
-                .map_err(|e| from_sqlx(e, "beginning a transaction"))?
-        };
+        // Run to completion in a task of its own: if the caller's future is
+        // dropped while `BEGIN` is in flight, sqlx's own guard rolls back
+        // nothing (its depth is still 0) and the pool would hand out a
+        // connection inside a transaction nobody owns. Detached, the begin
+        // finishes and its unclaimed transaction is dropped, which rolls it
+        // back before the connection is pooled again.
+        let pool = self.pool.clone();
+        let waiting = Waiting::new(&self.waiting);
+        let tx = tokio::spawn(async move {
+            let _waiting = waiting;
+            pool.begin_with(isolation_sql(isolation)).await
+        })
+        .await
+        .map_err(|e| Error::internal(format!("beginning a transaction: {e}")))?
+        .map_err(|e| from_sqlx(e, "beginning a transaction"))?;
         let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
         self.txs
             .lock()

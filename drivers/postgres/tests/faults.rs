@@ -186,6 +186,20 @@ async fn an_exhausted_pool_waits_boundedly_then_fails_without_leaking_a_slot() {
     let driver = engine.datasource("default").unwrap();
     assert_eq!(driver.pool_stats().waiting, 0, "the waiter is gone");
 
+    // Issue 13 §9: a caller's time limit covers the wait for a connection
+    // (a 200 ms call used to wait out the pool's acquire timeout).
+    let started = Instant::now();
+    let error = db
+        .clone()
+        .with_timeout(Duration::from_millis(50))
+        .count("big", None)
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(kind(&error), Some(DriverErrorKind::Timeout), "{error}");
+    assert!(waited < Duration::from_millis(250), "waited {waited:?}");
+    assert_eq!(driver.pool_stats().waiting, 0, "the waiter is gone");
+
     assert_eq!(tx.count("big", None).await.unwrap(), 3);
     tx.rollback().await.unwrap();
     // The slot came back: the next caller gets it at once, repeatedly.
@@ -349,6 +363,211 @@ async fn awkward_values_and_names_round_trip_byte_identical() {
     .await
     .unwrap();
     assert!(tables.contains(&object.to_owned()), "{tables:?}");
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// The committed row count of `ns.big`, read on a connection of its own.
+async fn committed_rows(ns: &str) -> i64 {
+    let mut admin = admin().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.\"big\"",
+        quoted(ns)
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+}
+
+fn bulk(prefix: &str, n: usize) -> Vec<objectql::Record> {
+    (0..n)
+        .map(|i| record! {"id" => format!("{prefix}{i}"), "n" => i64::try_from(i).unwrap(), "pad" => "x"})
+        .collect()
+}
+
+/// Issue 13 §1: a bulk insert cancelled outside a transaction (its future
+/// dropped, as when an HTTP client disconnects) is all or nothing, and its
+/// connection returns clean. It used to leave a raw `BEGIN` open on the
+/// pooled connection: the next insert was acknowledged but invisible, lost
+/// at close, and the next bulk write committed the partial batch.
+#[tokio::test]
+async fn a_cancelled_bulk_insert_is_all_or_nothing_and_leaves_the_connection_clean() {
+    let ns = fresh_namespace("cancelbulk");
+    let engine = engine_in(&ns, |o| o.max_connections = 1).await;
+    big_table(&engine, &ns, 0).await;
+    let db = engine.default_session();
+    let rows = bulk("r", 50_000);
+    let mut cancelled = 0;
+    for (i, cut) in [2_u64, 10, 30, 60, 100, 150, 250, 400, 700]
+        .into_iter()
+        .enumerate()
+    {
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(cut),
+            db.insert_many("big", rows.clone()),
+        )
+        .await;
+        let landed = committed_rows(&ns).await;
+        match outcome {
+            Err(_) => {
+                cancelled += 1;
+                assert!(
+                    landed == 0 || landed == 50_000,
+                    "cut at {cut} ms: {landed} of 50,000 rows committed"
+                );
+            }
+            Ok(r) => {
+                r.unwrap();
+                assert_eq!(landed, 50_000);
+            }
+        }
+        // The next single write is acknowledged and really committed.
+        db.insert("big", record! {"id" => format!("probe{i}"), "n" => -1})
+            .await
+            .unwrap();
+        assert_eq!(
+            committed_rows(&ns).await,
+            landed + 1,
+            "cut at {cut} ms: an acknowledged insert is not committed"
+        );
+        let mut admin = admin().await;
+        assert!(
+            backends(&mut admin, &ns, "idle in transaction")
+                .await
+                .is_empty(),
+            "cut at {cut} ms: a connection was left inside a transaction"
+        );
+        db.delete_many("big", objectql::Filter::always())
+            .await
+            .unwrap();
+    }
+    assert!(
+        cancelled >= 3,
+        "only {cancelled} of 9 inserts were cut short"
+    );
+    // Transactions still begin on the one connection.
+    let tx = db
+        .begin("default", IsolationLevel::Serializable)
+        .await
+        .unwrap();
+    tx.insert("big", record! {"id" => "after", "n" => 1})
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(committed_rows(&ns).await, 1);
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// Issue 13 §2: a bulk insert cancelled inside a transaction commits none
+/// of its rows: cut midway, it rolls the transaction back and `commit`
+/// fails with `TransactionClosed`. It used to leave its savepoint open, so
+/// `commit` returned Ok and kept the first chunks.
+#[tokio::test]
+async fn a_bulk_insert_cancelled_inside_a_transaction_commits_none_of_its_rows() {
+    let ns = fresh_namespace("cancelintx");
+    let engine = engine_in(&ns, |o| o.max_connections = 1).await;
+    big_table(&engine, &ns, 0).await;
+    let db = engine.default_session();
+    let rows = bulk("r", 50_000);
+    let mut cancelled = 0;
+    for cut in [2_u64, 10, 30, 60, 100, 150, 250, 400, 700] {
+        let tx = db
+            .begin("default", IsolationLevel::ReadCommitted)
+            .await
+            .unwrap();
+        tx.insert_many("big", bulk("kept", 10)).await.unwrap();
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(cut),
+            tx.insert_many("big", rows.clone()),
+        )
+        .await;
+        let committed = tx.commit().await;
+        let landed = committed_rows(&ns).await;
+        match (outcome, committed) {
+            (Ok(r), Ok(())) => {
+                r.unwrap();
+                assert_eq!(landed, 50_010, "cut at {cut} ms");
+            }
+            // Cut before the write reached the server: the transaction
+            // keeps what returned Ok.
+            (Err(_), Ok(())) => {
+                cancelled += 1;
+                assert_eq!(
+                    landed, 10,
+                    "cut at {cut} ms: commit kept rows of a cancelled insert"
+                );
+            }
+            // Cut midway: the transaction is rolled back and says so.
+            (Err(_), Err(e)) => {
+                cancelled += 1;
+                assert_eq!(kind(&e), Some(DriverErrorKind::TransactionClosed), "{e}");
+                assert_eq!(landed, 0, "cut at {cut} ms: a failed commit kept rows");
+            }
+            (Ok(_), Err(e)) => {
+                panic!("cut at {cut} ms: the insert returned but commit failed: {e}")
+            }
+        }
+        db.delete_many("big", objectql::Filter::always())
+            .await
+            .unwrap();
+    }
+    assert!(
+        cancelled >= 3,
+        "only {cancelled} of 9 inserts were cut short"
+    );
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// Issue 13 §3: after a caller's timeout cancels a query inside a
+/// transaction, the server has aborted it; `commit` is an error, never Ok
+/// with the earlier writes silently gone.
+#[tokio::test]
+async fn commit_after_the_server_aborted_the_transaction_is_an_error() {
+    let ns = fresh_namespace("abortedtx");
+    let engine = engine_in(&ns, |_| {}).await;
+    big_table(&engine, &ns, 0).await;
+    engine
+        .register(ObjectSchema::new("locked").field(Field::new("n", "integer")))
+        .await
+        .unwrap();
+    let mut locker = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; LOCK TABLE {}.\"locked\" IN ACCESS EXCLUSIVE MODE",
+        quoted(&ns)
+    )))
+    .execute(&mut locker)
+    .await
+    .unwrap();
+    let db = engine
+        .default_session()
+        .with_timeout(Duration::from_millis(300));
+    let tx = db
+        .begin("default", IsolationLevel::ReadCommitted)
+        .await
+        .unwrap();
+    tx.insert("big", record! {"id" => "written", "n" => 1})
+        .await
+        .unwrap();
+    let error = tx.count("locked", None).await.unwrap_err();
+    assert_eq!(kind(&error), Some(DriverErrorKind::Timeout), "{error}");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let error = tx.commit().await.unwrap_err();
+    assert_eq!(
+        kind(&error),
+        Some(DriverErrorKind::TransactionClosed),
+        "{error}"
+    );
+    assert_eq!(committed_rows(&ns).await, 0);
+    // The pool is whole.
+    assert_eq!(
+        engine.default_session().count("big", None).await.unwrap(),
+        0
+    );
     engine.close().await.unwrap();
     drop_schema(&ns).await;
 }
