@@ -603,7 +603,7 @@ async fn random_cancellations_leave_no_partial_writes_and_no_open_transactions()
     let seed = std::env::var("OBJECTQL_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0b1e_c7u64);
+        .unwrap_or(0x005e_ed0b_1ec7_u64);
     let mut rng = Rng(seed | 1);
     let ns = fresh_namespace("random");
     let engine = engine_in(&ns, |o| o.max_connections = 2).await;
@@ -612,7 +612,7 @@ async fn random_cancellations_leave_no_partial_writes_and_no_open_transactions()
     let mut batches: Vec<(String, i64)> = Vec::new();
     for i in 0..500 {
         let tag = format!("b{i}-");
-        let size = 1 + rng.below(3_000) as usize;
+        let size = 1 + usize::try_from(rng.below(3_000)).unwrap();
         let cut = Duration::from_micros(rng.below(8_000));
         let op = rng.below(4);
         let work = async {
