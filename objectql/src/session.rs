@@ -482,6 +482,7 @@ impl Session {
                 typed,
             )
             .await
+            .map_err(|e| write_outcome(e, tx.is_some()))
     }
 
     fn typed_id(schema: &ObjectSchema, id: &Value) -> Result<Value> {
@@ -514,7 +515,8 @@ impl Session {
                 &id,
                 patch,
             )
-            .await?
+            .await
+            .map_err(|e| write_outcome(e, tx.is_some()))?
             .ok_or_else(|| Error::NotFound {
                 object: object.to_owned(),
                 id: id.to_string(),
@@ -556,6 +558,7 @@ impl Session {
                 patch,
             )
             .await
+            .map_err(|e| write_outcome(e, tx.is_some()))
     }
 
     /// Inserts each record, or updates the existing record with the same
@@ -657,6 +660,7 @@ impl Session {
                 &conflict,
             )
             .await
+            .map_err(|e| write_outcome(e, tx.is_some()))
     }
 
     /// Deletes one record by id; `false` if it did not exist.
@@ -675,6 +679,7 @@ impl Session {
                 &id,
             )
             .await
+            .map_err(|e| write_outcome(e, tx.is_some()))
     }
 
     /// Deletes every record matching `filter`; returns how many.
@@ -692,6 +697,7 @@ impl Session {
                 &filter,
             )
             .await
+            .map_err(|e| write_outcome(e, tx.is_some()))
     }
 
     /// Begins a transaction on `datasource`. Reads and writes through the
@@ -734,9 +740,15 @@ pub struct Transaction {
 impl Transaction {
     /// Commits. On a `SerializationFailure` (see `Error::is_retryable`) run the
     /// whole transaction again.
+    ///
+    /// A commit cut off by a timeout or a lost connection may have been
+    /// applied: it fails with `OutcomeUnknown`, which is not retryable.
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.driver.commit(self.id).await
+        self.driver
+            .commit(self.id)
+            .await
+            .map_err(Error::into_write_outcome)
     }
 
     /// Rolls back.
@@ -813,4 +825,13 @@ fn run_local(columns: &Columns, rows: &[Record], residual: &Query) -> Result<Vec
         .into_iter()
         .map(|row| out_names.iter().cloned().zip(row).collect())
         .collect())
+}
+
+/// A write's error as its caller must see it: outside a transaction, a
+/// `Timeout` or `ConnectionLost` may hide an applied write, so it is
+/// `OutcomeUnknown` (never retryable). Inside one, the transaction is
+/// closed and cannot commit, so retrying the whole transaction is safe and
+/// the error keeps its kind.
+fn write_outcome(e: Error, in_tx: bool) -> Error {
+    if in_tx { e } else { e.into_write_outcome() }
 }

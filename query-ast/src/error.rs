@@ -120,6 +120,11 @@ pub enum DriverErrorKind {
     Decode,
     /// An arithmetic result (an integer `sum`) does not fit its type.
     NumericOverflow,
+    /// A write (or a commit) was cut off (a timeout, a lost connection)
+    /// after it reached the server: it may or may not have been applied.
+    /// Not retryable: check what is stored before writing again, or a
+    /// retry may apply it twice.
+    OutcomeUnknown,
     /// Anything else.
     Other,
 }
@@ -156,6 +161,7 @@ impl DriverErrorKind {
             Self::AuthFailed => "auth_failed",
             Self::Decode => "decode",
             Self::NumericOverflow => "numeric_overflow",
+            Self::OutcomeUnknown => "outcome_unknown",
             Self::Other => "other",
         }
     }
@@ -168,6 +174,25 @@ impl fmt::Display for DriverErrorKind {
 }
 
 impl Error {
+    /// This error as the result of a write that may have been applied:
+    /// a `Timeout` or `ConnectionLost` becomes `OutcomeUnknown` (keeping
+    /// the original as its source), since the server may have applied the
+    /// write before the call was cut off, and a blind retry could apply it
+    /// twice. Any other error is returned unchanged.
+    #[must_use]
+    pub fn into_write_outcome(self) -> Self {
+        match self.driver_kind() {
+            Some(DriverErrorKind::Timeout | DriverErrorKind::ConnectionLost) => Self::Driver {
+                kind: DriverErrorKind::OutcomeUnknown,
+                message: format!(
+                    "the write may or may not have been applied (check before retrying): {self}"
+                ),
+                source: Some(Box::new(self)),
+            },
+            _ => self,
+        }
+    }
+
     /// A validation error at `path`.
     pub fn validation(path: impl fmt::Display, message: impl Into<String>) -> Self {
         Self::Validation {
@@ -308,5 +333,23 @@ impl Path {
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_off_write_has_an_unknown_outcome() {
+        for kind in [DriverErrorKind::Timeout, DriverErrorKind::ConnectionLost] {
+            let e = Error::driver(kind, "cut off").into_write_outcome();
+            assert_eq!(e.driver_kind(), Some(DriverErrorKind::OutcomeUnknown));
+            assert!(!e.is_retryable(), "{e}");
+            assert!(std::error::Error::source(&e).is_some());
+        }
+        let e = Error::driver(DriverErrorKind::UniqueViolation, "dup").into_write_outcome();
+        assert_eq!(e.driver_kind(), Some(DriverErrorKind::UniqueViolation));
+        assert_eq!(DriverErrorKind::OutcomeUnknown.as_str(), "outcome_unknown");
     }
 }

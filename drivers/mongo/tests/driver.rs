@@ -312,6 +312,31 @@ async fn caller_timeouts_are_timeout_errors() {
         find_timeouts > 0 && count_timeouts > 0,
         "no call was cut off"
     );
+    // A write cut off by the limit may still land on the server (issue 13
+    // §5: `Timeout` was reported while every row was written, so a retry
+    // duplicated them): its outcome is unknown, and not retryable.
+    let mut cut = 0;
+    for attempt in 0..10 {
+        let rows = (0..500)
+            .map(|i| record! {"id" => format!("w{attempt}_{i}"), "title" => "x"})
+            .collect();
+        match hurried.insert_many("item", rows).await {
+            Ok(written) => assert_eq!(written.len(), 500),
+            Err(e) => {
+                assert_eq!(
+                    e.driver_kind(),
+                    Some(DriverErrorKind::OutcomeUnknown),
+                    "{e}"
+                );
+                assert!(!e.is_retryable(), "{e}");
+                cut += 1;
+            }
+        }
+    }
+    assert!(cut > 0, "no write was cut off");
+    db.delete_many("item", field("title").eq("x"))
+        .await
+        .unwrap();
     // The driver is still usable afterwards.
     assert_eq!(db.count("item", None).await.unwrap(), 1);
     drop_database(ns).await;

@@ -699,12 +699,14 @@ fn a_call_past_its_time_limit_is_killed_on_the_server() {
             .update("acct", "a", record! {"n" => 3})
             .await
             .unwrap_err();
+        // Cut off, the update may have been applied (issue 13 §5): its
+        // outcome is unknown, and a blind retry is not invited.
         assert_eq!(
             err.driver_kind(),
-            Some(objectql::DriverErrorKind::Timeout),
+            Some(objectql::DriverErrorKind::OutcomeUnknown),
             "{err}"
         );
-        assert!(err.is_retryable());
+        assert!(!err.is_retryable());
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "{:?}",
