@@ -19,6 +19,7 @@ pub(crate) async fn run(name: &str, db: &Session) -> Outcome {
         "dates_in_list_answers" => dates_in_list_answers(db).await,
         "list_past_the_bind_limit" => list_past_the_bind_limit(db).await,
         "no_lost_updates" => no_lost_updates(db).await,
+        "no_hang_with_a_live_stream" => no_hang_with_a_live_stream(db).await,
         other => Err(format!("bad case: no coded case `{other}`")),
     }
 }
@@ -286,4 +287,61 @@ async fn increment(db: &Session, id: &str, level: IsolationLevel) -> Outcome {
         }
     }
     Err(format!("{level:?}: an increment kept failing: {last}"))
+}
+
+/// A call on a transaction while one of its streams is alive answers at
+/// once: right, or `Busy` (issue 13 §7: `commit` after breaking out of a
+/// `find_stream` loop waited forever on SQLite, Turso, PostgreSQL and
+/// MySQL, even with a time limit). Committed or not, the outcome is
+/// consistent once the stream is dropped.
+async fn no_hang_with_a_live_stream(db: &Session) -> Outcome {
+    use futures::StreamExt;
+    let within = std::time::Duration::from_secs(10);
+    let level = db
+        .engine()
+        .datasource("default")
+        .map_err(|e| format!("no default datasource: {e}"))?
+        .capabilities()
+        .strongest_isolation()
+        .unwrap_or_default();
+    let busy = |e: &Error| e.driver_kind() == Some(objectql::DriverErrorKind::Busy);
+    let tx = db
+        .begin("default", level)
+        .await
+        .map_err(|e| format!("begin: {e}"))?;
+    tx.insert("tx", record! {"id" => "s1", "name" => "kept", "n" => 7})
+        .await
+        .map_err(|e| format!("insert: {e}"))?;
+    let mut stream = tx
+        .find_stream(&Query::new("tx").asc("id"))
+        .await
+        .map_err(|e| format!("find_stream: {e}"))?;
+    match stream.next().await {
+        Some(Ok(_)) => {}
+        other => return Err(format!("the stream's first row: {other:?}")),
+    }
+    match tokio::time::timeout(within, tx.count("tx", None)).await {
+        Err(_) => return Err("a count with a live stream hung".into()),
+        Ok(Ok(3)) => {}
+        Ok(Err(e)) if busy(&e) => {}
+        Ok(other) => return Err(format!("a count with a live stream: {other:?}")),
+    }
+    let committed = match tokio::time::timeout(within, tx.commit()).await {
+        Err(_) => return Err("commit with a live stream hung".into()),
+        Ok(Ok(())) => true,
+        Ok(Err(e)) if busy(&e) => false,
+        Ok(Err(e)) => return Err(format!("commit with a live stream: {e}")),
+    };
+    drop(stream);
+    let seen = tokio::time::timeout(within, db.count("tx", Some(field("id").eq("s1"))))
+        .await
+        .map_err(|_| "a count after the stream was dropped hung".to_string())?
+        .map_err(|e| format!("count after the stream was dropped: {e}"))?;
+    match (committed, seen) {
+        (true, 1) | (false, 0) => Ok(()),
+        _ => Err(format!(
+            "commit {} but the row is seen {seen} times",
+            if committed { "succeeded" } else { "failed" }
+        )),
+    }
 }

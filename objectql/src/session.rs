@@ -743,18 +743,29 @@ impl Transaction {
     ///
     /// A commit cut off by a timeout or a lost connection may have been
     /// applied: it fails with `OutcomeUnknown`, which is not retryable.
+    ///
+    /// Calls on a transaction run one at a time: `commit` while one of its
+    /// streams is still alive fails at once with `Busy` (and the
+    /// transaction is rolled back once the stream is dropped).
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.driver
-            .commit(self.id)
-            .await
-            .map_err(Error::into_write_outcome)
+        let result = self.driver.commit(self.id).await;
+        if result.is_err() {
+            // Whatever is left of it (a transaction still in use) is
+            // rolled back, never left open.
+            self.driver.abandon(self.id);
+        }
+        result.map_err(Error::into_write_outcome)
     }
 
     /// Rolls back.
     pub async fn rollback(mut self) -> Result<()> {
         self.open = false;
-        self.driver.rollback(self.id).await
+        let result = self.driver.rollback(self.id).await;
+        if result.is_err() {
+            self.driver.abandon(self.id);
+        }
+        result
     }
 }
 

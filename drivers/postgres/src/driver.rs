@@ -160,6 +160,15 @@ impl Deadline {
     }
 }
 
+/// A call on a transaction that another call, or one of its streams, is
+/// using.
+fn tx_busy() -> Error {
+    Error::driver(
+        DriverErrorKind::Busy,
+        "the transaction is in use: one of its streams is still open or another call on it is running; drop the stream (or await the call) first",
+    )
+}
+
 fn waited_out() -> Error {
     Error::driver(
         DriverErrorKind::Timeout,
@@ -322,7 +331,12 @@ impl PostgresDriver {
         let get = async {
             match tx {
                 None => Ok(Handle::Pooled(self.acquire().await?)),
-                Some(id) => Ok(Handle::Tx(self.tx_slot(id)?.lock_owned().await)),
+                // One call at a time: a call made while another one, or a
+                // stream of the transaction, holds it used to wait forever
+                // (a `find_stream` kept alive across `commit`).
+                Some(id) => Ok(Handle::Tx(
+                    self.tx_slot(id)?.try_lock_owned().map_err(|_| tx_busy())?,
+                )),
             }
         };
         match at {
@@ -396,18 +410,23 @@ impl PostgresDriver {
     }
 
     async fn finish(&self, tx: TxId, commit: bool) -> Result<()> {
-        let slot = self
-            .txs
-            .lock()
-            .map_err(|_| Error::internal("transaction table poisoned"))?
-            .remove(&tx.0)
-            .ok_or_else(|| {
+        let mut guard = {
+            let mut open = self
+                .txs
+                .lock()
+                .map_err(|_| Error::internal("transaction table poisoned"))?;
+            let slot = open.get(&tx.0).cloned().ok_or_else(|| {
                 Error::driver(
                     DriverErrorKind::TransactionClosed,
                     format!("transaction {} is not open", tx.0),
                 )
             })?;
-        let mut t = slot.lock().await.take().ok_or_else(tx_closed)?;
+            // Busy (a stream of it is alive): the transaction stays open.
+            let guard = slot.try_lock_owned().map_err(|_| tx_busy())?;
+            open.remove(&tx.0);
+            guard
+        };
+        let mut t = guard.take().ok_or_else(tx_closed)?;
         if !commit {
             return t.rollback().await.map_err(|e| from_sqlx(e, "rolling back"));
         }

@@ -155,7 +155,8 @@ pub(crate) struct Pool {
 pub(crate) struct Conn {
     inner: libsql::Connection,
     pool: Arc<Pool>,
-    _permit: OwnedSemaphorePermit,
+    /// Held until the connection is back in the pool (or closed).
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl std::ops::Deref for Conn {
@@ -168,12 +169,31 @@ impl std::ops::Deref for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // A connection left inside a transaction (a caller dropped the future
-        // mid-way) is not reused: dropping it rolls the transaction back.
-        if self.inner.is_autocommit()
-            && let Ok(mut idle) = self.pool.idle.lock()
-        {
-            idle.push(self.inner.clone());
+        if self.inner.is_autocommit() {
+            if let Ok(mut idle) = self.pool.idle.lock() {
+                idle.push(self.inner.clone());
+                return;
+            }
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // Left inside a transaction (an abandoned transaction, a write
+            // cut off midway): rolled back in the background, then pooled
+            // again, its permit held until then. Closing it instead would
+            // also roll back, but an in-memory database lives only as long
+            // as its connection: a dropped transaction emptied it.
+            let inner = self.inner.clone();
+            let pool = Arc::clone(&self.pool);
+            let permit = self.permit.take();
+            runtime.spawn(async move {
+                let _permit = permit;
+                if inner.execute("ROLLBACK", ()).await.is_ok()
+                    && inner.is_autocommit()
+                    && let Ok(mut idle) = pool.idle.lock()
+                {
+                    idle.push(inner);
+                    return;
+                }
+                pool.opened.fetch_sub(1, Ordering::Relaxed);
+            });
             return;
         }
         self.pool.opened.fetch_sub(1, Ordering::Relaxed);
@@ -298,7 +318,7 @@ impl Pool {
         Ok(Conn {
             inner: conn,
             pool: Arc::clone(self),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 

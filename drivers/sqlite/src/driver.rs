@@ -155,7 +155,10 @@ impl SqliteDriver {
                             format!("transaction {} is not open", id.0),
                         )
                     })?;
-                Ok(Handle::Tx(conn.lock_owned().await))
+                // One call at a time: a call made while another one, or a
+                // stream of the transaction, holds it used to wait forever
+                // (a `find_stream` kept alive across `commit`).
+                Ok(Handle::Tx(conn.try_lock_owned().map_err(|_| tx_busy())?))
             }
         }
     }
@@ -615,19 +618,23 @@ impl Driver for SqliteDriver {
 
 impl SqliteDriver {
     async fn finish(&self, tx: TxId, sql: &str) -> Result<()> {
-        let conn = self
-            .txs
-            .open
-            .lock()
-            .map_err(|_| Error::internal("transaction table poisoned"))?
-            .remove(&tx.0)
-            .ok_or_else(|| {
+        let guard = {
+            let mut open = self
+                .txs
+                .open
+                .lock()
+                .map_err(|_| Error::internal("transaction table poisoned"))?;
+            let conn = open.get(&tx.0).cloned().ok_or_else(|| {
                 Error::driver(
                     DriverErrorKind::TransactionClosed,
                     format!("transaction {} is not open", tx.0),
                 )
             })?;
-        let guard = conn.lock().await;
+            // Busy (a stream of it is alive): the transaction stays open.
+            let guard = conn.try_lock_owned().map_err(|_| tx_busy())?;
+            open.remove(&tx.0);
+            guard
+        };
         execute(&guard, sql, Vec::new()).await.map(drop)
     }
 }
@@ -644,4 +651,13 @@ impl SqliteDriver {
         r.reserved_table_prefixes = vec!["sqlite_"];
         r
     }
+}
+
+/// A call on a transaction that another call, or one of its streams, is
+/// using.
+pub(crate) fn tx_busy() -> Error {
+    Error::driver(
+        DriverErrorKind::Busy,
+        "the transaction is in use: one of its streams is still open or another call on it is running; drop the stream (or await the call) first",
+    )
 }
