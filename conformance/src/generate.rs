@@ -197,6 +197,9 @@ fn condition_on(name: String, kind: Kind) -> BoxedStrategy<Filter> {
                 Filter::cond(
                     n.clone(),
                     match op {
+                        // An empty comparand is refused by the substring
+                        // operators (it constrains nothing); `$like` keeps it.
+                        0..=4 if s.is_empty() => Op::Like(s),
                         0 => Op::Contains(s),
                         1 => Op::NotContains(s),
                         2 => Op::StartsWith(s),

@@ -217,8 +217,13 @@ pub fn validate_for(
             return Err(path.key(key).err(format!("{key} {n} is beyond 2^63 - 1")));
         }
     }
+    // A sorted read is deterministic, paged or not: the primary key (a
+    // distinct read's fields, an aggregate's groups) breaks ties, so a
+    // paged walk returns exactly the sequence of one unpaged read with the
+    // same `orderBy` (ObjectStack v17). Unpaged reads used to return tied
+    // rows in backend order.
     let paged = q.limit.is_some() || q.offset.is_some() || q.cursor.is_some();
-    if paged {
+    if paged || !q.order_by.is_empty() {
         let tie_breakers: Vec<String> = if q.is_aggregate() {
             q.group_by
                 .iter()
@@ -460,6 +465,24 @@ fn typed_condition(
                 c.op.name(),
                 c.field,
                 st.name()
+            )))
+        } else if s.is_empty()
+            && matches!(
+                c.op,
+                Op::Contains(_)
+                    | Op::NotContains(_)
+                    | Op::IContains(_)
+                    | Op::StartsWith(_)
+                    | Op::EndsWith(_)
+            )
+        {
+            // Every text contains, starts and ends with "": the predicate
+            // constrains nothing (or, negated, everything), the same
+            // widening as `{field: {}}` (ObjectStack v17 refuses an empty
+            // `$icontains`). `$like`/`$ilike` "" match only "" and stay.
+            Err(op_path.err(format!(
+                "`{}` needs a non-empty comparand: every text contains the empty string",
+                c.op.name()
             )))
         } else if let Some(i) = s.find('\0') {
             // No stored text holds NUL (every write refuses it), and
