@@ -79,6 +79,10 @@ pub(crate) fn kind_of_remote(text: &str) -> DriverErrorKind {
         || text.contains("database is locked")
     {
         DriverErrorKind::Busy
+    } else if text.contains("SQLITE_INTERRUPT") || text.contains("interrupted") {
+        // A remote server's statement time limit (sqld interrupts a
+        // statement that runs too long).
+        DriverErrorKind::Timeout
     } else if text.contains("integer overflow") {
         DriverErrorKind::NumericOverflow
     } else if CONNECTION.iter().any(|c| text.contains(c)) {

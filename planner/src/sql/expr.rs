@@ -219,6 +219,37 @@ pub(crate) struct FilterCx<'x, 'b> {
     pub b: &'x mut Binder<'b>,
 }
 
+/// How many equalities an OR needs before it is compiled as an `IN` list.
+const OR_AS_IN_LIST: usize = 32;
+
+/// `items` as one `field $in [values]` condition, when there are at least
+/// [`OR_AS_IN_LIST`] of them and every one is `field = value` on the same
+/// field with a non-NULL value.
+fn same_field_equalities(items: &[Filter]) -> Option<Condition> {
+    if items.len() < OR_AS_IN_LIST {
+        return None;
+    }
+    let mut field: Option<&str> = None;
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        let Filter::Condition(c) = item else {
+            return None;
+        };
+        let Op::Eq(Operand::Value(v)) = &c.op else {
+            return None;
+        };
+        if v.is_null() || field.is_some_and(|f| f != c.field) {
+            return None;
+        }
+        field = Some(&c.field);
+        values.push(v.clone());
+    }
+    Some(Condition {
+        field: field?.to_owned(),
+        op: Op::In(values),
+    })
+}
+
 impl FilterCx<'_, '_> {
     /// `filter` as a boolean expression. `inexact_ok`: an `Inexact`
     /// condition may be compiled as a superset (only in a positive position of
@@ -231,12 +262,20 @@ impl FilterCx<'_, '_> {
                     .map(|i| self.filter(i, inexact_ok))
                     .collect::<Result<_>>()?,
             ),
-            Filter::Or(items) => or_any(
-                items
-                    .iter()
-                    .map(|i| self.filter(i, inexact_ok))
-                    .collect::<Result<_>>()?,
-            ),
+            Filter::Or(items) => match same_field_equalities(items) {
+                // A long OR of equalities on one field is one `IN` list: the
+                // same answer in three-valued logic (no comparand is NULL),
+                // and a statement the server parses and plans in linear
+                // time (a 10,000-term OR chain ran into sqld's statement
+                // time limit).
+                Some(c) => self.condition(&c, inexact_ok)?,
+                None => or_any(
+                    items
+                        .iter()
+                        .map(|i| self.filter(i, inexact_ok))
+                        .collect::<Result<_>>()?,
+                ),
+            },
             // NULL-safe negation: `(p) IS NOT TRUE`.
             Filter::Not(inner) => Expr::IsNotTrue(Box::new(paren(self.filter(inner, false)?))),
             Filter::Condition(c) => self.condition(c, inexact_ok)?,
@@ -389,5 +428,33 @@ pub(crate) fn conjunction(items: Vec<Expr>) -> Option<Expr> {
         None
     } else {
         Some(and_all(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_or_of_equalities_on_one_field_is_an_in_list() {
+        let eqs = |n: i64| -> Vec<Filter> {
+            (0..n)
+                .map(|i| Filter::cond("n", Op::Eq(Operand::Value(Value::Int(i)))))
+                .collect()
+        };
+        let c = same_field_equalities(&eqs(40)).unwrap();
+        assert_eq!(c.field, "n");
+        assert!(matches!(&c.op, Op::In(vs) if vs.len() == 40));
+        // Short, mixed fields, a NULL, or another operator: left alone.
+        assert!(same_field_equalities(&eqs(5)).is_none());
+        let mut mixed = eqs(40);
+        mixed.push(Filter::cond("m", Op::Eq(Operand::Value(Value::Int(1)))));
+        assert!(same_field_equalities(&mixed).is_none());
+        let mut null = eqs(40);
+        null.push(Filter::cond("n", Op::Eq(Operand::Value(Value::Null))));
+        assert!(same_field_equalities(&null).is_none());
+        let mut other = eqs(40);
+        other.push(Filter::cond("n", Op::Gt(Operand::Value(Value::Int(1)))));
+        assert!(same_field_equalities(&other).is_none());
     }
 }
