@@ -722,6 +722,37 @@ const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
     None => NaiveDate::MAX,
 };
 
+/// A written datetime or time (or its ISO-8601 text) cut to whole
+/// microseconds; a leap second becomes :59.999999, as the SQL drivers
+/// wrote it. Comparands are not cut: a filter on a finer instant is refused,
+/// since cutting it would change what `$lt`/`$gte`/`$eq` match.
+fn truncate_to_micros(v: Value, st: StorageType) -> Value {
+    let cut = |nanos: u32| nanos.min(999_999_999) / 1_000 * 1_000;
+    match (st, v) {
+        (StorageType::DateTime, Value::DateTime(t)) if !whole_micros(t.nanosecond()) => {
+            Value::DateTime(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
+        }
+        (StorageType::DateTime, Value::String(s)) => match parse_datetime(&s) {
+            Some(t) if !whole_micros(t.nanosecond()) => {
+                Value::DateTime(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
+            }
+            _ => Value::String(s),
+        },
+        (StorageType::Time, Value::Time(t)) if !whole_micros(t.nanosecond()) => {
+            Value::Time(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
+        }
+        (StorageType::Time, Value::String(s)) => {
+            match NaiveTime::parse_from_str(&s, "%H:%M:%S%.f") {
+                Ok(t) if !whole_micros(t.nanosecond()) => {
+                    Value::Time(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
+                }
+                _ => Value::String(s),
+            }
+        }
+        (_, v) => v,
+    }
+}
+
 /// Whether a nanosecond field is a whole number of microseconds and no leap
 /// second (chrono's nanosecond ≥ 10^9).
 fn whole_micros(nanos: u32) -> bool {
@@ -962,6 +993,10 @@ pub fn validate_record(
         if mode == WriteMode::Update && k == schema.primary_key {
             return Err(path.key(&k).err("the primary key cannot be updated"));
         }
+        // Stored datetimes and times keep whole microseconds on every
+        // backend: a finer written value (`Utc::now()` has nanoseconds) is
+        // truncated here, so memory stores what the others store.
+        let v = truncate_to_micros(v, st);
         // The common case — a value already of its storage type — needs no
         // conversion (and no path, which is only built for errors).
         let v = if already_typed(&v, st) {
@@ -1224,6 +1259,22 @@ mod tests {
         assert!(coerce(Value::Time(leap), StorageType::Time, &Path::empty()).is_err());
         let ok = NaiveTime::from_hms_micro_opt(10, 0, 0, 1).unwrap();
         assert!(coerce(Value::Time(ok), StorageType::Time, &Path::empty()).is_ok());
+        // Written values are cut to whole microseconds instead.
+        let c = catalog();
+        let mut r = Record::new();
+        r.insert("title".into(), Value::String("a".into()));
+        let fine = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
+            + chrono::Duration::nanoseconds(1_999);
+        r.insert("due".into(), Value::DateTime(fine));
+        let out =
+            validate_record(r, c.get("task").unwrap(), WriteMode::Insert, &Path::empty()).unwrap();
+        assert_eq!(
+            out.get("due"),
+            Some(&Value::DateTime(
+                Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
+                    + chrono::Duration::microseconds(1)
+            ))
+        );
     }
 
     #[test]
