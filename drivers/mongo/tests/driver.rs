@@ -229,8 +229,17 @@ async fn transactions_commit_and_roll_back() {
         .await
         .unwrap();
     let driver = engine.datasource("default").unwrap();
-    if !driver.capabilities().has(objectql::Feature::Transactions) {
-        // A standalone mongod: transactions are refused, not faked.
+    // The test command's server runs transactions, so the commit path below
+    // must run: only a server declared standalone (a user's own mongod,
+    // `OBJECTQL_MONGO_STANDALONE=1`) may skip it, and then transactions
+    // must be refused, not faked (issue 14 §4: this returned early silently).
+    let standalone = std::env::var("OBJECTQL_MONGO_STANDALONE").is_ok_and(|v| v == "1");
+    let has_tx = driver.capabilities().has(objectql::Feature::Transactions);
+    assert!(
+        has_tx || standalone,
+        "the MongoDB server runs no transactions; set OBJECTQL_MONGO_STANDALONE=1 if it is a standalone mongod"
+    );
+    if !has_tx {
         let e = db
             .begin("default", objectql::IsolationLevel::RepeatableRead)
             .await
