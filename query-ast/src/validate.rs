@@ -722,34 +722,20 @@ const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
     None => NaiveDate::MAX,
 };
 
-/// A written datetime or time (or its ISO-8601 text) cut to whole
+/// A written datetime or time cut to whole
 /// microseconds; a leap second becomes :59.999999, as the SQL drivers
 /// wrote it. Comparands are not cut: a filter on a finer instant is refused,
 /// since cutting it would change what `$lt`/`$gte`/`$eq` match.
-fn truncate_to_micros(v: Value, st: StorageType) -> Value {
+fn truncate_to_micros(v: Value) -> Value {
     let cut = |nanos: u32| nanos.min(999_999_999) / 1_000 * 1_000;
-    match (st, v) {
-        (StorageType::DateTime, Value::DateTime(t)) if !whole_micros(t.nanosecond()) => {
+    match v {
+        Value::DateTime(t) if !whole_micros(t.nanosecond()) => {
             Value::DateTime(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
         }
-        (StorageType::DateTime, Value::String(s)) => match parse_datetime(&s) {
-            Some(t) if !whole_micros(t.nanosecond()) => {
-                Value::DateTime(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
-            }
-            _ => Value::String(s),
-        },
-        (StorageType::Time, Value::Time(t)) if !whole_micros(t.nanosecond()) => {
+        Value::Time(t) if !whole_micros(t.nanosecond()) => {
             Value::Time(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
         }
-        (StorageType::Time, Value::String(s)) => {
-            match NaiveTime::parse_from_str(&s, "%H:%M:%S%.f") {
-                Ok(t) if !whole_micros(t.nanosecond()) => {
-                    Value::Time(t.with_nanosecond(cut(t.nanosecond())).unwrap_or(t))
-                }
-                _ => Value::String(s),
-            }
-        }
-        (_, v) => v,
+        v => v,
     }
 }
 
@@ -993,16 +979,18 @@ pub fn validate_record(
         if mode == WriteMode::Update && k == schema.primary_key {
             return Err(path.key(&k).err("the primary key cannot be updated"));
         }
-        // Stored datetimes and times keep whole microseconds on every
-        // backend: a finer written value (`Utc::now()` has nanoseconds) is
-        // truncated here, so memory stores what the others store.
-        let v = truncate_to_micros(v, st);
         // The common case — a value already of its storage type — needs no
         // conversion (and no path, which is only built for errors).
         let v = if already_typed(&v, st) {
             v
         } else {
-            coerce(v, st, &path.key(&k))?
+            // Stored datetimes and times keep whole microseconds on every
+            // backend: a finer written value (`Utc::now()` has nanoseconds)
+            // is cut here, so memory stores what the others store.
+            let p = path.key(&k);
+            let v = truncate_to_micros(coerce_any_year(v, st, &p)?);
+            check_calendar(&v, &p)?;
+            v
         };
         if let (Some(max), Value::String(s)) = (field.max_length, &v)
             && s.chars().count() > max as usize
