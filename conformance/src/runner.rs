@@ -392,9 +392,9 @@ async fn run_step(handle: &mut Handle, step: &Json, op: &str) -> Result<Produced
         "find" => Produced::Rows(s.find(&query_of(step)?).await?),
         "findOne" => Produced::Row(s.find_one(&query_of(step)?).await?),
         "count" => {
-            let q = query_of(step)?;
+            let mut q = query_of(step)?;
             let object = q.object.clone().unwrap_or_default();
-            Produced::Count(s.count(&object, q.filter).await?)
+            Produced::Count(s.count(&object, q.filter.take()).await?)
         }
         "distinct" => Produced::Values(
             s.distinct(

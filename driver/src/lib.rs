@@ -32,6 +32,7 @@ mod arrow;
 mod capabilities;
 mod names;
 mod stream;
+mod unique;
 
 use async_trait::async_trait;
 pub use objectql_query_ast::{
@@ -42,6 +43,7 @@ pub use crate::arrow::{arrow_schema, records_to_batch};
 pub use crate::capabilities::{Capabilities, Feature, IsolationLevel, Pushdown};
 pub use crate::names::{NameFold, NameLimit, NameRules, RESERVED_PREFIX};
 pub use crate::stream::{BatchStream, RowStream, rows_to_stream};
+pub use crate::unique::{UniqueKey, check_unique_keys, declared_unique_keys, parse_stored_schema};
 
 /// An open transaction, as the driver identifies it.
 ///

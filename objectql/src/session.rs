@@ -527,9 +527,9 @@ impl Session {
     /// filter pushes, otherwise the primary keys of the matching rows.
     async fn write_filter(&self, object: &str, filter: Filter) -> Result<Filter> {
         let q = Query::new(object).filter(filter);
-        let p = self.prepare(&q)?;
+        let mut p = self.prepare(&q)?;
         if p.plan.residual.is_none() {
-            return Ok(p.plan.pushed.filter.unwrap_or_else(Filter::always));
+            return Ok(p.plan.pushed.filter.take().unwrap_or_else(Filter::always));
         }
         let pk = p.schema()?.primary_key.clone();
         let ids: Vec<Value> = self

@@ -125,6 +125,11 @@ pub enum DriverErrorKind {
     /// Not retryable: check what is stored before writing again, or a
     /// retry may apply it twice.
     OutcomeUnknown,
+    /// The storage on the server does not hold what the registered schema
+    /// declares (a unique constraint is missing, or covers other columns):
+    /// found when a schema is synced. Not retryable: fix the table (or the
+    /// schema) first.
+    SchemaMismatch,
     /// Anything else.
     Other,
 }
@@ -162,6 +167,7 @@ impl DriverErrorKind {
             Self::Decode => "decode",
             Self::NumericOverflow => "numeric_overflow",
             Self::OutcomeUnknown => "outcome_unknown",
+            Self::SchemaMismatch => "schema_mismatch",
             Self::Other => "other",
         }
     }

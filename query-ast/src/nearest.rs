@@ -417,6 +417,7 @@ mod tests {
         let n = Query::from_json(&nearest(json!({})))
             .unwrap()
             .nearest
+            .take()
             .unwrap();
         assert_eq!(
             (n.metric, n.approximate, n.distance_as.as_str()),
@@ -461,17 +462,20 @@ mod tests {
 
     #[test]
     fn validation_rounds_to_f32_and_resolves_metric_and_tie_breaker() {
-        let q = v(nearest(json!({"vector": [0.1, -0.0, 3]}))).unwrap();
-        let n = q.nearest.unwrap();
+        let mut q = v(nearest(json!({"vector": [0.1, -0.0, 3]}))).unwrap();
+        let n = q.nearest.take().unwrap();
         assert_eq!(n.vector, vec![f64::from(0.1_f32), 0.0, 3.0]);
         assert!(n.vector[1].is_sign_positive());
         assert_eq!(n.metric, Some(VectorMetric::Cosine));
         assert_eq!(n.tie_breaker.as_deref(), Some("id"));
         let q =
             v(json!({"object": "doc", "nearest": {"field": "small", "vector": [0, 0], "k": 1}}));
-        assert_eq!(q.unwrap().nearest.unwrap().metric, Some(VectorMetric::L2));
-        let q = v(nearest(json!({"metric": "l2", "vector": [0, 0, 0]}))).unwrap();
-        assert_eq!(q.nearest.unwrap().metric, Some(VectorMetric::L2));
+        assert_eq!(
+            q.unwrap().nearest.take().unwrap().metric,
+            Some(VectorMetric::L2)
+        );
+        let mut q = v(nearest(json!({"metric": "l2", "vector": [0, 0, 0]}))).unwrap();
+        assert_eq!(q.nearest.take().unwrap().metric, Some(VectorMetric::L2));
     }
 
     #[test]

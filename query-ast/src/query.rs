@@ -345,13 +345,29 @@ pub struct SearchSpec {
     pub highlight: bool,
 }
 
+/// Dropping a query takes constant stack, however deep its `expand`
+/// sub-queries nest (a builder can nest them past any parse limit; the
+/// validator refuses such a query, and the caller then drops it): nested
+/// queries are moved onto a heap stack and dropped one by one, each
+/// already emptied of its own.
+impl Drop for Query {
+    fn drop(&mut self) {
+        if self.expand.values().all(|q| q.expand.is_empty()) {
+            return;
+        }
+        let mut pending: Vec<Query> = std::mem::take(&mut self.expand).into_values().collect();
+        while let Some(mut q) = pending.pop() {
+            pending.extend(std::mem::take(&mut q.expand).into_values());
+        }
+    }
+}
+
 impl Query {
     /// A query over `object`.
     pub fn new(object: impl Into<String>) -> Self {
-        Self {
-            object: Some(object.into()),
-            ..Self::default()
-        }
+        let mut q = Self::default();
+        q.object = Some(object.into());
+        q
     }
 
     /// Whether this is an aggregate query (aggregations or groupBy).

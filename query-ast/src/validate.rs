@@ -1128,6 +1128,22 @@ mod tests {
         validate_query(&Query::from_json(&j)?, &catalog(), &ctx)
     }
 
+    /// A builder query whose `expand` nests 100,000 deep is refused with a
+    /// validation error and dropped in constant stack (issue 12 §7).
+    #[test]
+    fn expand_nested_100k_deep_is_refused_and_dropped() {
+        let mut q = Query::new("user");
+        for _ in 0..100_000 {
+            q = Query::new("user").expand("owner", q);
+        }
+        let q = Query::new("task").expand("owner", q);
+        let ctx = ResolveContext::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+        let e = validate_query(&q, &catalog(), &ctx).unwrap_err();
+        assert_eq!(e.category(), "validation", "{e}");
+        assert!(e.to_string().contains("expand"), "{e}");
+        drop(q);
+    }
+
     #[test]
     fn date_only_bound_covers_the_whole_day() {
         let q = v(json!({"object": "task", "where": {"due": {"$lte": "2026-03-01"}}})).unwrap();

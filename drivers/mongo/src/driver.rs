@@ -445,6 +445,60 @@ impl MongoDriver {
         }
     }
 
+    /// Every schema in the schema collection: the objects synced by this
+    /// process and by every other one.
+    async fn stored_schemas(&self) -> Result<Vec<ObjectSchema>> {
+        let docs: Vec<Document> = self
+            .coll(SCHEMA_COLLECTION)?
+            .find(doc! {})
+            .await
+            .map_err(|e| from_mongo(e, "reading the stored schemas"))?
+            .try_collect()
+            .await
+            .map_err(|e| from_mongo(e, "reading the stored schemas"))?;
+        docs.iter()
+            .map(|d| {
+                let name = d.get_str("_id").unwrap_or_default();
+                let text = d.get_str("schema").map_err(|_| {
+                    Error::driver(
+                        DriverErrorKind::Decode,
+                        format!("the stored schema of `{name}` is not text"),
+                    )
+                })?;
+                objectql_driver::parse_stored_schema(name, text)
+            })
+            .collect()
+    }
+
+    /// Refuses `schema` unless its collection has a unique index for every
+    /// key it declares unique (issue 12 §5). `_id` is always unique; the
+    /// other unique indexes are partial on purpose (a document without a
+    /// value does not collide, as NULLs in SQL), so they count.
+    async fn check_unique_keys(&self, schema: &ObjectSchema) -> Result<()> {
+        let models: Vec<IndexModel> = self
+            .coll(schema.table())?
+            .list_indexes()
+            .await
+            .map_err(|e| from_mongo(e, "listing indexes"))?
+            .try_collect()
+            .await
+            .map_err(|e| from_mongo(e, "listing indexes"))?;
+        let mut present = vec![vec!["_id".to_owned()]];
+        for m in models {
+            if m.options.as_ref().and_then(|o| o.unique) == Some(true) {
+                present.push(m.keys.keys().cloned().collect());
+            }
+        }
+        let declared = objectql_driver::declared_unique_keys(schema, |f| {
+            if f == schema.primary_key {
+                Some("_id".to_owned())
+            } else {
+                schema.get(f).map(|f| f.column().to_owned())
+            }
+        })?;
+        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
+    }
+
     async fn ensure_indexes(&self, schema: &ObjectSchema) -> Result<()> {
         let coll = self.coll(schema.table())?;
         let mut models = Vec::new();
@@ -522,9 +576,26 @@ impl MongoDriver {
             }
         }
         if !models.is_empty() {
-            coll.create_indexes(models)
-                .await
-                .map_err(|e| from_mongo(e, "creating indexes"))?;
+            coll.create_indexes(models).await.map_err(|e| {
+                // 85 IndexOptionsConflict, 86 IndexKeySpecsConflict: an index
+                // of that name exists with other keys or options.
+                let conflict = matches!(e.kind.as_ref(),
+                    mongodb::error::ErrorKind::Command(c) if c.code == 85 || c.code == 86);
+                if conflict {
+                    let message = format!(
+                        "collection `{}` of object `{}` holds an index whose name objectql uses, over other keys or with other options: {e}. Drop that index, or change the schema",
+                        schema.table(),
+                        schema.name
+                    );
+                    Error::Driver {
+                        kind: DriverErrorKind::SchemaMismatch,
+                        message,
+                        source: Some(Box::new(e)),
+                    }
+                } else {
+                    from_mongo(e, "creating indexes")
+                }
+            })?;
         }
         Ok(())
     }
@@ -685,6 +756,10 @@ impl Driver for MongoDriver {
         schema.check()?;
         self.caps.check_schema(schema, NAME)?;
         check_schema(schema)?;
+        // Objects synced by other processes share the database: their
+        // collections count for collisions as much as this engine's.
+        let stored = self.stored_schemas().await?;
+        self.caps.names.check_schema(schema, &stored)?;
         let names = self
             .db
             .list_collection_names()
@@ -711,7 +786,7 @@ impl Driver for MongoDriver {
             .upsert(true)
             .await
             .map_err(|e| from_mongo(e, "storing a schema"))?;
-        Ok(())
+        self.check_unique_keys(schema).await
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {

@@ -350,3 +350,78 @@ async fn caller_timeouts_are_timeout_errors() {
     assert_eq!(db.count("item", None).await.unwrap(), 1);
     drop_database(ns).await;
 }
+
+/// Objects synced by another engine count for collisions (issue 12 §4),
+/// and a declared unique index missing on the server is found at sync
+/// (§5): the schema is refused with `SchemaMismatch`, not left to accept
+/// duplicates.
+#[tokio::test]
+async fn stored_objects_collide_and_missing_unique_indexes_are_found() {
+    use objectql_driver_mongo::mongodb::{Client, bson::Document};
+    let ns = "sync_checks";
+    let first = engine(ns).await;
+    first
+        .register_json(&serde_json::json!({"name": "a", "tableName": "shared", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap();
+    first.close().await.unwrap();
+    let bare = || async {
+        let e = Engine::new();
+        e.add_datasource("default", &url_for(&db_name(ns)))
+            .await
+            .unwrap();
+        e
+    };
+    let second = bare().await;
+    let err = second
+        .register_json(&serde_json::json!({"name": "b", "tableName": "shared", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "validation", "{err}");
+    assert!(
+        err.to_string().contains("`a`") && err.to_string().contains("`b`"),
+        "{err}"
+    );
+    second.close().await.unwrap();
+    // `item.title` is unique; drop its index behind objectql's back.
+    let client = Client::with_uri_str(crate::common::url()).await.unwrap();
+    let coll = client.database(&db_name(ns)).collection::<Document>("item");
+    let names = coll.list_index_names().await.unwrap();
+    let title = names
+        .iter()
+        .find(|n| n.contains("title"))
+        .unwrap_or_else(|| panic!("no index on title: {names:?}"));
+    coll.drop_index(title.as_str()).await.unwrap();
+    let item = serde_json::json!({"name": "item", "fields": {
+        "title": {"type": "text", "unique": true},
+        "n": {"type": "integer"}
+    }});
+    let third = bare().await;
+    let err = third.register_json(&item).await;
+    // Registering runs `createIndexes` again, which restores a dropped index:
+    // the check sees it back and the schema is accepted.
+    err.unwrap();
+    // An index of the same name over another field is not a unique `title`.
+    coll.drop_index(title.as_str()).await.unwrap();
+    coll.create_index(
+        objectql_driver_mongo::mongodb::IndexModel::builder()
+            .keys(objectql_driver_mongo::mongodb::bson::doc! {"n": 1})
+            .options(
+                objectql_driver_mongo::mongodb::options::IndexOptions::builder()
+                    .name(title.clone())
+                    .unique(true)
+                    .build(),
+            )
+            .build(),
+    )
+    .await
+    .unwrap();
+    let err = third.register_json(&item).await.unwrap_err();
+    assert_eq!(
+        err.driver_kind(),
+        Some(DriverErrorKind::SchemaMismatch),
+        "{err}"
+    );
+    third.close().await.unwrap();
+    drop_database(ns).await;
+}

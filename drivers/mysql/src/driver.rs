@@ -822,27 +822,85 @@ impl MySqlDriver {
 
 /// The schema of `object` as last synced, from the schema table.
 async fn stored_schema(conn: &mut MySqlConnection, object: &str) -> Result<Option<ObjectSchema>> {
+    Ok(stored_schemas(conn, Some(object)).await?.pop())
+}
+
+/// The schemas in the schema table (only `object`'s, when given): the
+/// objects synced by this process and by every other one.
+async fn stored_schemas(
+    conn: &mut MySqlConnection,
+    only: Option<&str>,
+) -> Result<Vec<ObjectSchema>> {
+    let table = quote_ident(SCHEMA_TABLE);
+    let st = match only {
+        Some(object) => Statement::new(
+            format!("SELECT `name`, `schema` FROM {table} WHERE `name` = ?"),
+            vec![Value::String(object.to_owned())],
+        ),
+        None => Statement::new(format!("SELECT `name`, `schema` FROM {table}"), vec![]),
+    };
+    let rows = fetch_values(conn, st).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let [name, json] = row.as_slice() else {
+            return Err(Error::internal("schema table row of the wrong width"));
+        };
+        out.push(objectql_driver::parse_stored_schema(
+            &text_of(name)?,
+            &text_of(json)?,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Refuses `schema` unless its table enforces every key it declares unique
+/// (issue 12 §5): the unique indexes are read from
+/// `information_schema.STATISTICS`, leaving out prefix indexes (a unique
+/// prefix is not a unique column).
+async fn check_unique_keys(
+    conn: &mut MySqlConnection,
+    schema: &ObjectSchema,
+    fold: objectql_driver::NameFold,
+) -> Result<()> {
     let rows = fetch_values(
         conn,
         Statement::new(
-            format!(
-                "SELECT `schema` FROM {} WHERE `name` = ?",
-                quote_ident(SCHEMA_TABLE)
-            ),
-            vec![Value::String(object.to_owned())],
+            "SELECT INDEX_NAME, COLUMN_NAME, CAST(SUB_PART IS NULL AS SIGNED) \
+             FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            vec![Value::String(schema.table().to_owned())],
         ),
     )
     .await?;
-    let Some(json) = rows.first().and_then(|r| r.first()) else {
-        return Ok(None);
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&text_of(json)?).map_err(|e| Error::Driver {
-            kind: DriverErrorKind::Decode,
-            message: format!("stored schema of `{object}` is not JSON"),
-            source: Some(Box::new(e)),
-        })?;
-    Ok(Some(ObjectSchema::from_json(&value)?))
+    let mut indexes: Vec<(String, Vec<String>, bool)> = Vec::new();
+    for row in &rows {
+        let [index, column, whole] = row.as_slice() else {
+            return Err(Error::internal(
+                "information_schema.STATISTICS row of the wrong width",
+            ));
+        };
+        let (index, whole) = (text_of(index)?, crate::introspect::int_of(whole) == Some(1));
+        // An expression index (MySQL 8) has no column name.
+        let column = text_of(column).unwrap_or_default();
+        let whole = whole && !column.is_empty();
+        match indexes.last_mut() {
+            Some((last, cols, ok)) if *last == index => {
+                cols.push(column);
+                *ok &= whole;
+            }
+            _ => indexes.push((index, vec![column], whole)),
+        }
+    }
+    let present: Vec<Vec<String>> = indexes
+        .into_iter()
+        .filter(|(_, _, whole)| *whole)
+        .map(|(_, cols, _)| cols)
+        .collect();
+    let declared = objectql_driver::declared_unique_keys(schema, |f| {
+        schema.get(f).map(|f| f.column().to_owned())
+    })?;
+    objectql_driver::check_unique_keys(schema, &declared, &present, fold)
 }
 
 /// Refuses a table whose text columns compare differently from objectql
@@ -1166,6 +1224,11 @@ impl Driver for MySqlDriver {
         self.caps.check_schema(schema, self.name())?;
         // One connection for the whole sync (a pool of one must not wait on itself).
         let mut conn = self.acquire().await?;
+        // Objects synced by other processes share the database: their
+        // tables count for collisions as much as this engine's.
+        let stored = stored_schemas(&mut conn, None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
+        let fold = self.caps.names.column_fold;
         let mut catalog = Catalog::new();
         // Foreign keys name the referenced tables' keys: those objects
         // were synced before, and their schemas are in the schema table.
@@ -1173,9 +1236,9 @@ impl Driver for MySqlDriver {
             if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
                 && *target != schema.name
                 && catalog.get(target).is_none()
-                && let Some(referenced) = stored_schema(&mut conn, target).await?
+                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
             {
-                catalog.insert(referenced)?;
+                catalog.insert(referenced.clone())?;
             }
         }
         catalog.insert(schema.clone())?;
@@ -1183,9 +1246,9 @@ impl Driver for MySqlDriver {
         // A table objectql did not create (an external database) is
         // introspected and migrated like one it did: nothing is recreated,
         // and a schema that matches it runs no DDL at all.
-        let existing = match stored_schema(&mut conn, &schema.name).await? {
-            Some(old) if old == *schema => return Ok(()),
-            Some(old) => Some(old),
+        let existing = match stored.iter().find(|s| s.name == schema.name) {
+            Some(old) if old == schema => return check_unique_keys(&mut conn, schema, fold).await,
+            Some(old) => Some(old.clone()),
             None => {
                 let found =
                     crate::introspect::table(&mut conn, &self.dialect, schema.table()).await?;
@@ -1216,8 +1279,8 @@ impl Driver for MySqlDriver {
                 vec![Value::String(schema.name.clone()), Value::String(json)],
             ),
         )
-        .await
-        .map(drop)
+        .await?;
+        check_unique_keys(&mut conn, schema, fold).await
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {

@@ -57,7 +57,7 @@ fn field_for(c: &ColumnInfo, json: bool) -> Option<Field> {
     Some(f)
 }
 
-fn int_of(v: &Value) -> Option<i64> {
+pub(crate) fn int_of(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
         _ => None,

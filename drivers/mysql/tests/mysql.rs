@@ -809,3 +809,95 @@ fn names_mysql_cannot_keep_are_refused() {
         drop_database("own_limits").await;
     });
 }
+
+/// Objects synced by another engine (another process) count for
+/// collisions (issue 12 §4): the schema table says which tables are taken.
+#[test]
+fn collisions_count_objects_synced_by_other_engines() {
+    rt().block_on(async {
+        let first = bare_engine("others").await;
+        first
+            .register_json(
+                &json!({"name": "a", "tableName": "shared", "fields": {"v": {"type": "integer"}}}),
+            )
+            .await
+            .unwrap();
+        first.close().await.unwrap();
+        let second = bare_engine("others").await;
+        let err = second
+            .register_json(
+                &json!({"name": "b", "tableName": "shared", "fields": {"v": {"type": "integer"}}}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), "validation", "{err}");
+        assert!(
+            err.to_string().contains("`a`") && err.to_string().contains("`b`"),
+            "{err}"
+        );
+        second.close().await.unwrap();
+        drop_database("others").await;
+    });
+}
+
+/// A declared unique constraint missing on the server is found at sync
+/// (issue 12 §5), whether it was dropped or replaced by an index of the
+/// same name over another column, or by a prefix index: the schema is
+/// refused with `SchemaMismatch` rather than accepting duplicates.
+#[test]
+fn a_missing_unique_constraint_is_found_at_sync() {
+    rt().block_on(async {
+        let schema = json!({"name": "ixa", "fields": {
+            "b_c": {"type": "text", "maxLength": 40, "unique": true},
+            "c": {"type": "text", "maxLength": 40}
+        }});
+        let first = bare_engine("uniq").await;
+        first.register_json(&schema).await.unwrap();
+        first.close().await.unwrap();
+        let db = quoted(&database_name("uniq"));
+        let mut admin = admin().await;
+        let index: String = sqlx::query_scalar(
+            "SELECT CAST(INDEX_NAME AS CHAR) FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'ixa' AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
+        )
+        .bind(database_name("uniq"))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        let ix = quoted(&index);
+        let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+        run(format!("DROP INDEX {ix} ON {db}.`ixa`")).execute(&mut admin).await.unwrap();
+        let refused = |step: &'static str| {
+            let schema = schema.clone();
+            async move {
+                let e = bare_engine("uniq").await;
+                let err = e.register_json(&schema).await.unwrap_err();
+                assert_eq!(
+                    err.driver_kind(),
+                    Some(objectql::DriverErrorKind::SchemaMismatch),
+                    "{step}: {err}"
+                );
+                assert!(err.to_string().contains("unique field `b_c`"), "{step}: {err}");
+                e.close().await.unwrap();
+            }
+        };
+        refused("dropped").await;
+        run(format!("CREATE UNIQUE INDEX {ix} ON {db}.`ixa` (`c`)")).execute(&mut admin).await.unwrap();
+        refused("other column").await;
+        run(format!("DROP INDEX {ix} ON {db}.`ixa`")).execute(&mut admin).await.unwrap();
+        run(format!("CREATE UNIQUE INDEX {ix} ON {db}.`ixa` (`b_c`(4))"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        refused("prefix").await;
+        run(format!("DROP INDEX {ix} ON {db}.`ixa`")).execute(&mut admin).await.unwrap();
+        run(format!("CREATE UNIQUE INDEX {ix} ON {db}.`ixa` (`b_c`)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let e = bare_engine("uniq").await;
+        e.register_json(&schema).await.unwrap();
+        e.close().await.unwrap();
+        drop_database("uniq").await;
+    });
+}

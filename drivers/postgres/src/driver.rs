@@ -385,28 +385,57 @@ impl PostgresDriver {
     }
 
     async fn stored_schema(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        Ok(self.stored_schemas(Some(object)).await?.pop())
+    }
+
+    /// The schemas in the schema table (only `object`'s, when given): the
+    /// objects synced by this process and by every other one.
+    async fn stored_schemas(&self, only: Option<&str>) -> Result<Vec<ObjectSchema>> {
         let mut conn = self.acquire().await?;
         let sql = format!(
-            "SELECT \"schema\" FROM {} WHERE \"name\" = $1",
+            "SELECT \"name\", \"schema\" FROM {} WHERE $1::text IS NULL OR \"name\" = $1",
             quote_ident(SCHEMA_TABLE)
         );
-        let json: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(object)
-            .fetch_optional(&mut *conn)
+        let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(only)
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| from_sqlx(e, "reading the schema table"))?;
-        match json {
-            None => Ok(None),
-            Some(json) => {
-                let value: serde_json::Value =
-                    serde_json::from_str(&json).map_err(|e| Error::Driver {
-                        kind: DriverErrorKind::Decode,
-                        message: format!("stored schema of `{object}` is not JSON"),
-                        source: Some(Box::new(e)),
-                    })?;
-                Ok(Some(ObjectSchema::from_json(&value)?))
-            }
-        }
+        rows.iter()
+            .map(|(name, json)| objectql_driver::parse_stored_schema(name, json))
+            .collect()
+    }
+
+    /// Refuses `schema` unless its table enforces every key it declares
+    /// unique (issue 12 §5).
+    async fn check_unique_keys(&self, schema: &ObjectSchema) -> Result<()> {
+        let declared = objectql_driver::declared_unique_keys(schema, |f| {
+            schema.get(f).map(|f| f.column().to_owned())
+        })?;
+        let present = self.unique_indexes(schema.table()).await?;
+        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
+    }
+
+    /// The column lists of `table`'s valid unique indexes over plain
+    /// columns (primary key included), from `pg_index`. Partial and
+    /// expression indexes are left out: they do not make a column unique.
+    async fn unique_indexes(&self, table: &str) -> Result<Vec<Vec<String>>> {
+        let mut conn = self.acquire().await?;
+        sqlx::query_scalar(
+            "SELECT array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE c.relname = $1 AND n.nspname = current_schema() \
+               AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+             GROUP BY i.indexrelid",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "reading the table's unique indexes"))
     }
 
     async fn finish(&self, tx: TxId, commit: bool) -> Result<()> {
@@ -673,6 +702,10 @@ impl Driver for PostgresDriver {
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
         self.caps.check_schema(schema, self.name())?;
+        // Objects synced by other processes share the database: their
+        // tables count for collisions as much as this engine's.
+        let stored = self.stored_schemas(None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
         let mut catalog = Catalog::new();
         // Foreign keys name the referenced tables' keys: those objects
         // were synced before, and their schemas are in the schema table.
@@ -680,9 +713,9 @@ impl Driver for PostgresDriver {
             if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
                 && *target != schema.name
                 && catalog.get(target).is_none()
-                && let Some(referenced) = self.stored_schema(target).await?
+                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
             {
-                catalog.insert(referenced)?;
+                catalog.insert(referenced.clone())?;
             }
         }
         catalog.insert(schema.clone())?;
@@ -690,9 +723,9 @@ impl Driver for PostgresDriver {
         // A table objectql did not create (an external database) is
         // introspected and migrated like one it did: nothing is recreated,
         // and a schema that matches it runs no DDL at all.
-        let existing = match self.stored_schema(&schema.name).await? {
-            Some(old) if old == *schema => return Ok(()),
-            Some(old) => Some(old),
+        let existing = match stored.iter().find(|s| s.name == schema.name) {
+            Some(old) if old == schema => return self.check_unique_keys(schema).await,
+            Some(old) => Some(old.clone()),
             None => {
                 let mut conn = self.acquire().await?;
                 crate::introspect::table(&mut conn, schema.table()).await?
@@ -711,7 +744,8 @@ impl Driver for PostgresDriver {
             ),
             vec![Value::String(schema.name.clone()), Value::String(json)],
         ));
-        self.run_atomic(None, None, statements).await.map(drop)
+        self.run_atomic(None, None, statements).await?;
+        self.check_unique_keys(schema).await
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {

@@ -319,3 +319,96 @@ async fn long_names_are_refused_not_truncated() {
     engine.close().await.unwrap();
     drop_schema(&ns).await;
 }
+
+/// Objects synced by another engine (another process) count for
+/// collisions (issue 12 §4): the schema table, not this engine's catalog,
+/// says which tables are taken.
+#[tokio::test]
+async fn collisions_count_objects_synced_by_other_engines() {
+    let ns = fresh_namespace("others");
+    let first = engine_in(&ns, |_| {}).await;
+    first
+        .register_json(&serde_json::json!({"name": "a", "tableName": "shared", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap();
+    first
+        .default_session()
+        .insert("a", record! {"id" => "1", "v" => 1})
+        .await
+        .unwrap();
+    first.close().await.unwrap();
+    let second = engine_in(&ns, |_| {}).await;
+    let err = second
+        .register_json(&serde_json::json!({"name": "b", "tableName": "shared", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "validation", "{err}");
+    assert!(
+        err.to_string().contains("`a`") && err.to_string().contains("`b`"),
+        "{err}"
+    );
+    assert!(second.default_session().count("b", None).await.is_err());
+    second.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// A declared unique constraint missing on the server is found at sync
+/// (issue 12 §5), whether it was dropped or replaced by an index of the
+/// same name over another column: the schema is refused with
+/// `SchemaMismatch` rather than accepting duplicates.
+#[tokio::test]
+async fn a_missing_unique_constraint_is_found_at_sync() {
+    let ns = fresh_namespace("uniq");
+    let schema = serde_json::json!({"name": "ixa", "fields": {
+        "b_c": {"type": "text", "unique": true},
+        "c": {"type": "text"}
+    }});
+    let first = engine_in(&ns, |_| {}).await;
+    first.register_json(&schema).await.unwrap();
+    first.close().await.unwrap();
+    let mut admin = admin().await;
+    let index: String = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+         WHERE n.nspname = $1 AND t.relname = 'ixa' AND i.indisunique AND NOT i.indisprimary",
+    )
+    .bind(&ns)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    let (ns_q, ix_q) = (quoted(&ns), quoted(&index));
+    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(format!("DROP INDEX {ns_q}.{ix_q}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let second = engine_in(&ns, |_| {}).await;
+    let err = second.register_json(&schema).await.unwrap_err();
+    assert_eq!(
+        err.driver_kind(),
+        Some(DriverErrorKind::SchemaMismatch),
+        "{err}"
+    );
+    assert!(err.to_string().contains("unique field `b_c`"), "{err}");
+    second.close().await.unwrap();
+    run(format!(
+        "CREATE UNIQUE INDEX {ix_q} ON {ns_q}.\"ixa\" (\"c\")"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let third = engine_in(&ns, |_| {}).await;
+    let err = third.register_json(&schema).await.unwrap_err();
+    assert!(err.to_string().contains("(c)"), "{err}");
+    third.close().await.unwrap();
+    run(format!(
+        "DROP INDEX {ns_q}.{ix_q}; CREATE UNIQUE INDEX {ix_q} ON {ns_q}.\"ixa\" (\"b_c\")"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let fourth = engine_in(&ns, |_| {}).await;
+    fourth.register_json(&schema).await.unwrap();
+    fourth.close().await.unwrap();
+    drop_schema(&ns).await;
+}

@@ -224,42 +224,88 @@ impl SqliteDriver {
     }
 
     async fn stored_schema(&self, object: &str) -> Result<Option<ObjectSchema>> {
+        Ok(self.stored_schemas(Some(object)).await?.pop())
+    }
+
+    /// The schemas in the schema table (only `object`'s, when given): the
+    /// objects synced by this process and by every other one.
+    async fn stored_schemas(&self, only: Option<&str>) -> Result<Vec<ObjectSchema>> {
         let conn = self.pool.acquire().await?;
-        let mut rows = conn
-            .query(
-                &format!(
-                    "SELECT \"schema\" FROM {} WHERE \"name\" = ?",
-                    quote_ident('"', SCHEMA_TABLE)
-                ),
-                vec![libsql::Value::Text(object.to_owned())],
-            )
-            .await
-            .map_err(|e| from_libsql(e, "reading the schema table"))?;
-        match rows
+        let table = quote_ident('"', SCHEMA_TABLE);
+        let mut rows = match only {
+            Some(object) => {
+                conn.query(
+                    &format!("SELECT \"name\", \"schema\" FROM {table} WHERE \"name\" = ?"),
+                    vec![libsql::Value::Text(object.to_owned())],
+                )
+                .await
+            }
+            None => {
+                conn.query(&format!("SELECT \"name\", \"schema\" FROM {table}"), ())
+                    .await
+            }
+        }
+        .map_err(|e| from_libsql(e, "reading the schema table"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows
             .next()
             .await
             .map_err(|e| from_libsql(e, "reading the schema table"))?
         {
-            Some(row) => match row
-                .get_value(0)
-                .map_err(|e| from_libsql(e, "reading the schema table"))?
-            {
-                libsql::Value::Text(json) => {
-                    let value: serde_json::Value =
-                        serde_json::from_str(&json).map_err(|e| Error::Driver {
-                            kind: DriverErrorKind::Decode,
-                            message: format!("stored schema of `{object}` is not JSON"),
-                            source: Some(Box::new(e)),
-                        })?;
-                    Ok(Some(ObjectSchema::from_json(&value)?))
-                }
-                _ => Err(Error::driver(
+            let text = |i| match row.get_value(i) {
+                Ok(libsql::Value::Text(t)) => Ok(t),
+                Ok(_) => Err(Error::driver(
                     DriverErrorKind::Decode,
-                    format!("stored schema of `{object}` is not text"),
+                    "the schema table holds a value that is not text",
                 )),
-            },
-            None => Ok(None),
+                Err(e) => Err(from_libsql(e, "reading the schema table")),
+            };
+            let (name, json) = (text(0)?, text(1)?);
+            out.push(objectql_driver::parse_stored_schema(&name, &json)?);
         }
+        Ok(out)
+    }
+
+    /// The column lists of `table`'s unique indexes (the primary key's
+    /// included, also when it is the rowid), as SQLite's catalog reports
+    /// them. Partial and expression indexes are left out: they do not make
+    /// a column unique.
+    async fn unique_indexes(&self, table: &str) -> Result<Vec<Vec<String>>> {
+        let conn = self.pool.acquire().await?;
+        let what = "reading the table's unique indexes";
+        let mut rows = conn
+            .query(
+                "SELECT il.\"name\", ii.\"name\" FROM pragma_index_list(?1) AS il \
+                 JOIN pragma_index_info(il.\"name\") AS ii \
+                 WHERE il.\"unique\" = 1 AND il.\"partial\" = 0 \
+                 UNION ALL \
+                 SELECT NULL, \"name\" FROM pragma_table_info(?1) WHERE \"pk\" > 0 \
+                 ORDER BY 1",
+                vec![libsql::Value::Text(table.to_owned())],
+            )
+            .await
+            .map_err(|e| from_libsql(e, what))?;
+        let mut out: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        while let Some(row) = rows.next().await.map_err(|e| from_libsql(e, what))? {
+            let index = match row.get_value(0).map_err(|e| from_libsql(e, what))? {
+                libsql::Value::Text(t) => Some(t),
+                _ => None,
+            };
+            // An expression column has no name: the index is not over columns.
+            let column = match row.get_value(1).map_err(|e| from_libsql(e, what))? {
+                libsql::Value::Text(t) => t,
+                _ => String::new(),
+            };
+            match out.last_mut() {
+                Some((last, cols)) if *last == index => cols.push(column),
+                _ => out.push((index, vec![column])),
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(_, cols)| cols)
+            .filter(|cols| cols.iter().all(|c| !c.is_empty()))
+            .collect())
     }
 }
 
@@ -375,25 +421,36 @@ impl Driver for SqliteDriver {
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
         self.caps.check_schema(schema, self.name())?;
+        // Objects synced by other processes share the file: their tables
+        // count for collisions as much as this engine's.
+        let stored = self.stored_schemas(None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
         let mut catalog = objectql_query_ast::Catalog::new();
         catalog.insert(schema.clone())?;
         let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        let statements = match self.stored_schema(&schema.name).await? {
-            Some(old) if old == *schema => return Ok(()),
+        let statements = match stored.into_iter().find(|s| s.name == schema.name) {
+            Some(old) if old == *schema => Vec::new(),
             Some(old) => compiler.migrate(&old, schema)?,
             None => compiler.create_table(schema)?,
         };
-        let json = serde_json::to_string(schema)
-            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
-        let mut all = statements;
-        all.push(Statement::new(
-            format!(
-                "INSERT OR REPLACE INTO {} (\"name\", \"schema\") VALUES (?, ?)",
-                quote_ident('"', SCHEMA_TABLE)
-            ),
-            vec![Value::String(schema.name.clone()), Value::String(json)],
-        ));
-        self.run_atomic(&compiler, None, all).await.map(drop)
+        if !statements.is_empty() {
+            let json = serde_json::to_string(schema)
+                .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+            let mut all = statements;
+            all.push(Statement::new(
+                format!(
+                    "INSERT OR REPLACE INTO {} (\"name\", \"schema\") VALUES (?, ?)",
+                    quote_ident('"', SCHEMA_TABLE)
+                ),
+                vec![Value::String(schema.name.clone()), Value::String(json)],
+            ));
+            self.run_atomic(&compiler, None, all).await?;
+        }
+        let declared = objectql_driver::declared_unique_keys(schema, |f| {
+            schema.get(f).map(|f| f.column().to_owned())
+        })?;
+        let present = self.unique_indexes(schema.table()).await?;
+        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {

@@ -441,3 +441,104 @@ fn names_that_fold_together_are_refused() {
         assert!(err.to_string().contains("`Ab`"), "{err}");
     });
 }
+
+/// Another process's objects count too (issue 12 §4): the file's schema
+/// table holds `CaseObj`, registered by an engine that is gone, so a new
+/// engine refuses `caseobj` although its own catalog is empty.
+#[test]
+fn collisions_count_objects_synced_by_other_engines() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let first = bare_engine(&url).await;
+        first
+            .register_json(&json!({"name": "CaseObj", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        first
+            .default_session()
+            .insert("CaseObj", record! {"id" => "a", "v" => 1})
+            .await
+            .unwrap();
+        first.close().await.unwrap();
+        let second = bare_engine(&url).await;
+        let err = second
+            .register_json(&json!({"name": "caseobj", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.category(), "validation", "{msg}");
+        assert!(
+            msg.contains("`CaseObj`") && msg.contains("`caseobj`"),
+            "{msg}"
+        );
+        // Re-registering the same object from the new engine is fine.
+        second
+            .register_json(&json!({"name": "CaseObj", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            second
+                .default_session()
+                .count("CaseObj", None)
+                .await
+                .unwrap(),
+            1
+        );
+    });
+}
+
+/// A unique constraint missing on the server is found at sync (issue 12
+/// §5): once an index of the right name but other columns made
+/// `CREATE UNIQUE INDEX IF NOT EXISTS` a no-op and duplicates went in.
+/// Here the index is dropped, then replaced by one over another column
+/// under the same name, by hand; registering the schema again is refused
+/// with `SchemaMismatch` instead of accepting duplicates.
+#[test]
+fn a_missing_unique_constraint_is_found_at_sync() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let url = format!("sqlite://{}", path.display());
+        let schema = json!({"name": "ixa", "fields": {
+            "b_c": {"type": "text", "unique": true},
+            "c": {"type": "text"}
+        }});
+        let first = bare_engine(&url).await;
+        first.register_json(&schema).await.unwrap();
+        first.close().await.unwrap();
+        let index = sqlite3_cli(
+            &path,
+            "SELECT name FROM pragma_index_list('ixa') WHERE \"unique\" = 1 AND origin = 'c';",
+        );
+        let index = index.trim().to_owned();
+        assert!(!index.is_empty(), "no unique index was created");
+        let q = index.replace('"', "\"\"");
+        sqlite3_cli(&path, &format!("DROP INDEX \"{q}\";"));
+        let second = bare_engine(&url).await;
+        let err = second.register_json(&schema).await.unwrap_err();
+        assert_eq!(
+            err.driver_kind(),
+            Some(objectql::DriverErrorKind::SchemaMismatch),
+            "{err}"
+        );
+        assert!(err.to_string().contains("unique field `b_c`"), "{err}");
+        second.close().await.unwrap();
+        // The same name over another column does not count either.
+        sqlite3_cli(
+            &path,
+            &format!("CREATE UNIQUE INDEX \"{q}\" ON \"ixa\" (\"c\");"),
+        );
+        let third = bare_engine(&url).await;
+        let err = third.register_json(&schema).await.unwrap_err();
+        assert!(err.to_string().contains("(c)"), "{err}");
+        third.close().await.unwrap();
+        // Restored by hand, the schema registers again.
+        sqlite3_cli(
+            &path,
+            &format!("DROP INDEX \"{q}\"; CREATE UNIQUE INDEX \"{q}\" ON \"ixa\" (\"b_c\");"),
+        );
+        let fourth = bare_engine(&url).await;
+        fourth.register_json(&schema).await.unwrap();
+    });
+}

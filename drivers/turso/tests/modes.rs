@@ -330,3 +330,38 @@ fn a_replica_with_an_interval_pulls_changes_by_itself() {
         wipe().await.unwrap();
     });
 }
+
+/// A float sum past the largest double is `NumericOverflow` on the server
+/// too: Hrana has no infinity (sqld sends `{"type": "float", "value":
+/// null}`), so the compiled `CASE` raises on the server before any
+/// infinity is sent (issue 12 §8).
+#[test]
+fn a_remote_float_sum_overflow_is_numeric_overflow() {
+    let _turn = ServerLock::take();
+    rt().block_on(async {
+        wipe().await.unwrap();
+        let engine = Engine::new();
+        engine
+            .add_driver(
+                "default",
+                Arc::new(TursoDriver::open(remote_options()).await.unwrap()),
+            )
+            .unwrap();
+        engine
+            .register_json(&serde_json::json!({"name": "fov", "fields": {"f": {"type": "float"}}}))
+            .await
+            .unwrap();
+        let db = engine.default_session();
+        for id in ["a", "b"] {
+            db.insert("fov", record! {"id" => id, "f" => 1e308})
+                .await
+                .unwrap();
+        }
+        let q = Query::from_json(&serde_json::json!({"object": "fov", "aggregations": [{"function": "sum", "field": "f", "alias": "s"}]})).unwrap();
+        let got = db.find(&q).await;
+        let plan = db.explain(&q).await.unwrap();
+        let e = got.expect_err(&format!("plan: {plan:?}"));
+        assert_eq!(kind(&e), Some(DriverErrorKind::NumericOverflow), "{e:?}");
+        wipe().await.unwrap();
+    });
+}

@@ -33,6 +33,27 @@ pub enum AvgForm {
     SumOverCount(DataType),
 }
 
+/// How a float `sum` or `avg` whose total overflows is made an error
+/// (`NumericOverflow`, as the protocol says) instead of an infinity or a
+/// wrong finite value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FloatOverflow {
+    /// The backend already fails (PostgreSQL), or decoding refuses the
+    /// infinity it returns.
+    Native,
+    /// `(sum(x) + 0e0)`: the backend's aggregate returns a wrong finite
+    /// value (MariaDB answers 0 for `sum` of `[1e308, 1e308]`) but checks
+    /// arithmetic on it. Exact for every finite total.
+    AddZero,
+    /// `CASE WHEN abs(sum(x)) > 1.7976931348623157e308 THEN
+    /// abs(-9223372036854775807 - 1) ELSE sum(x) END`: the backend returns
+    /// an infinity that its client may not carry (Hrana's JSON has none, so
+    /// sqld sent something else), and the `THEN` branch raises SQLite's
+    /// "integer overflow" on the server, which is `NumericOverflow`.
+    CaseRaise,
+}
+
 /// How an upsert is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertStyle {
@@ -186,6 +207,9 @@ impl SqlDialect for SqliteDialect {
     }
     fn split_integer_sums(&self) -> bool {
         true
+    }
+    fn float_overflow(&self) -> FloatOverflow {
+        FloatOverflow::CaseRaise
     }
     fn table_rebuild(&self) -> bool {
         true
@@ -586,6 +610,9 @@ impl MySqlDialect {
 impl SqlDialect for MySqlDialect {
     fn name(&self) -> &str {
         if self.mariadb { "mariadb" } else { "mysql" }
+    }
+    fn float_overflow(&self) -> FloatOverflow {
+        FloatOverflow::AddZero
     }
     fn quote_char(&self) -> char {
         '`'

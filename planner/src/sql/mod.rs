@@ -57,7 +57,9 @@ use objectql_query_ast::{
 pub use sqlparser;
 use sqlparser::ast::{ColumnOption, DataType, Expr, Ident, TableFactor};
 
-pub use dialect::{AvgForm, MySqlDialect, PostgresDialect, SqliteDialect, UpsertStyle};
+pub use dialect::{
+    AvgForm, FloatOverflow, MySqlDialect, PostgresDialect, SqliteDialect, UpsertStyle,
+};
 pub use expr::TextOp;
 pub use ident::quote_ident;
 
@@ -234,6 +236,10 @@ pub trait SqlDialect: Send + Sync + Debug {
     /// bigints exactly as numeric/decimal and need none of this.
     fn split_integer_sums(&self) -> bool {
         false
+    }
+    /// How a float `sum` or `avg` that overflows is made an error.
+    fn float_overflow(&self) -> FloatOverflow {
+        FloatOverflow::Native
     }
     /// The largest decimal precision a column can hold exactly.
     fn max_decimal_precision(&self) -> u32 {

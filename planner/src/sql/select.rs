@@ -23,10 +23,10 @@ use super::ast::{
     and_all, binop, case_when, cast, count_star, derived, function, is_not_null, is_null, num,
     or_any, order_item, paren, query, select as select_node, select_item, table,
 };
-use super::dialect::AvgForm;
+use super::dialect::{AvgForm, FloatOverflow};
 use super::expr::{Col, FilterCx, Scope, conjunction};
 use super::types::pow10;
-use super::{Binder, OutputColumn, SqlCompiler, Statement};
+use super::{Binder, OutputColumn, SqlCompiler, SqlDialect, Statement};
 
 const DERIVED: &str = "q";
 /// The derived table of an emulated full join.
@@ -655,7 +655,9 @@ fn aggregation(
                 (paren(e), col.st)
             } else {
                 let f = d.aggregate_name(AggFunction::Sum, col.st);
-                (call(f, Some(col.expr.clone()), b)?, col.st)
+                let sum = |b: &mut Binder<'_>| call(f, Some(col.expr.clone()), b);
+                let count = |b: &mut Binder<'_>| call("count", Some(col.expr.clone()), b);
+                (float_checked(d, col.st, &sum, &count, b)?, col.st)
             }
         }
         AggFunction::Avg => {
@@ -663,13 +665,24 @@ fn aggregation(
             if !col.st.is_numeric() {
                 return Err(c.unsupported(format!("avg of {} values", col.st.name())));
             }
-            let x = Some(col.expr.clone());
+            let x = || Some(col.expr.clone());
+            let st = col.st;
+            let count = |b: &mut Binder<'_>| call("count", x(), b);
             let e = match d.avg_form() {
-                AvgForm::Native => call("avg", x, b)?,
-                AvgForm::CastAvg(t) => cast(call("avg", x, b)?, t),
+                AvgForm::Native => float_checked(d, st, &|b| call("avg", x(), b), &count, b)?,
+                AvgForm::CastAvg(t) => float_checked(
+                    d,
+                    st,
+                    &|b| Ok(cast(call("avg", x(), b)?, t.clone())),
+                    &count,
+                    b,
+                )?,
                 AvgForm::SumOverCount(t) => {
-                    let sum = cast(call("sum", x.clone(), b)?, t);
-                    binop(sum, BinaryOperator::Divide, call("count", x, b)?)
+                    let sum = cast(
+                        float_checked(d, st, &|b| call("sum", x(), b), &count, b)?,
+                        t,
+                    );
+                    binop(sum, BinaryOperator::Divide, call("count", x(), b)?)
                 }
             };
             let e = match col.st {
@@ -751,4 +764,50 @@ pub(super) fn distinct(
     q.distinct = true;
     q.order_by = vec![SortItem::asc(field)];
     select(c, &q)
+}
+
+/// A float `sum`/`avg` (built by `make`, once per use so each use binds its
+/// own placeholders) whose overflow is an error on this backend, as
+/// [`FloatOverflow`] says; any other type is `make`'s expression as is.
+/// `count` builds the matching `count(x)` (same filter).
+fn float_checked(
+    d: &dyn SqlDialect,
+    st: StorageType,
+    make: &dyn Fn(&mut Binder<'_>) -> Result<Expr>,
+    count: &dyn Fn(&mut Binder<'_>) -> Result<Expr>,
+    b: &mut Binder<'_>,
+) -> Result<Expr> {
+    if st != StorageType::Float {
+        return make(b);
+    }
+    Ok(match d.float_overflow() {
+        FloatOverflow::AddZero => paren(binop(make(b)?, BinaryOperator::Plus, num("0e0"))),
+        FloatOverflow::CaseRaise => {
+            let abs = |x: Expr| Expr::Function(function("abs", vec![x], false, None));
+            // An infinite total, or (SQLite 3.43+, whose compensated sum
+            // turns inf - inf into NaN, and NaN into NULL) a NULL total
+            // over at least one value.
+            let infinite = binop(
+                abs(make(b)?),
+                BinaryOperator::Gt,
+                num("1.7976931348623157e308"),
+            );
+            let lost = binop(
+                Expr::IsNull(Box::new(make(b)?)),
+                BinaryOperator::And,
+                binop(count(b)?, BinaryOperator::Gt, num(0)),
+            );
+            let raise = abs(paren(binop(
+                num("-9223372036854775807"),
+                BinaryOperator::Minus,
+                num(1),
+            )));
+            case_when(
+                binop(infinite, BinaryOperator::Or, lost),
+                raise,
+                Some(make(b)?),
+            )
+        }
+        _ => make(b)?,
+    })
 }

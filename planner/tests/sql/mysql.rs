@@ -133,3 +133,17 @@ fn full_join_after_a_right_join_is_refused() {
         "{out}"
     );
 }
+
+/// MariaDB's float `sum`/`avg` answer 0 when the total overflows, but
+/// arithmetic on them is checked: `+ 0e0` turns the overflow into error
+/// 1690 (`NumericOverflow`) and changes no finite total (issue 12 §8).
+#[test]
+fn mariadb_float_sums_are_checked() {
+    insta::assert_snapshot!(sel(
+        &MARIADB,
+        json!({"object": "task", "aggregations": [
+            {"function": "sum", "field": "score", "alias": "s"},
+            {"function": "avg", "field": "score", "alias": "a"}
+        ]})
+    ));
+}

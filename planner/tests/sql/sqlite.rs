@@ -85,3 +85,17 @@ fn sqlite_refuses_decimals_beyond_18_digits() {
         .field(objectql_query_ast::Field::new("a", "currency").decimal(20, 2));
     assert_eq!(c.create_table(&s).unwrap_err().category(), "unsupported");
 }
+
+/// A float `sum`/`avg` past the largest double raises "integer overflow"
+/// on the server (`NumericOverflow`) instead of an infinity that Hrana
+/// carries as null (issue 12 §8).
+#[test]
+fn sqlite_float_sums_raise_on_overflow() {
+    insta::assert_snapshot!(sel(
+        &D,
+        json!({"object": "task", "aggregations": [
+            {"function": "sum", "field": "score", "alias": "s", "filter": {"title": "a"}},
+            {"function": "avg", "field": "score", "alias": "a"}
+        ]})
+    ));
+}
