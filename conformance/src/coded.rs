@@ -20,6 +20,7 @@ pub(crate) async fn run(name: &str, db: &Session) -> Outcome {
         "list_past_the_bind_limit" => list_past_the_bind_limit(db).await,
         "no_lost_updates" => no_lost_updates(db).await,
         "no_hang_with_a_live_stream" => no_hang_with_a_live_stream(db).await,
+        "json_numbers_read_back_exactly" => json_numbers_read_back_exactly(db).await,
         other => Err(format!("bad case: no coded case `{other}`")),
     }
 }
@@ -32,6 +33,63 @@ fn expect_validation<T: std::fmt::Debug>(what: &str, r: Result<T, Error>) -> Out
             e.category()
         )),
         Ok(v) => Err(format!("{what}: expected a validation error, got {v:?}")),
+    }
+}
+
+/// Numbers inside a JSON field read back in exactly the form they were
+/// stored in, compared as JSON text, not by value (issue 12 §9:
+/// PostgreSQL's `jsonb` returned the float 1e19 as the integer
+/// 10000000000000000000). Floats of magnitude 1e16 or more that fit `i64`
+/// are stored as those integers on every driver; larger floats stay floats;
+/// an integer beyond `i64` is refused and writes nothing. Uses object `js`
+/// (a JSON field `meta`).
+async fn json_numbers_read_back_exactly(db: &Session) -> Outcome {
+    let written = serde_json::json!({
+        "big": 1e19, "huge": 1e300, "mid": 1e16, "neg": -1e17, "half": 2.5,
+        "two": 2.0, "int": 12_345, "list": [1e18, -9.3e18, 0.1]
+    });
+    let expected = r#"{"big":1e+19,"half":2.5,"huge":1e+300,"int":12345,"list":[1000000000000000000,-9.3e+18,0.1],"mid":10000000000000000,"neg":-100000000000000000,"two":2.0}"#;
+    db.insert(
+        "js",
+        record! {"id" => "nums", "meta" => Value::json(written)},
+    )
+    .await
+    .map_err(|e| format!("insert failed: {e}"))?;
+    let by_id = |id: &str| Query::new("js").filter(field("id").eq(id));
+    let row = db
+        .find_one(&by_id("nums"))
+        .await
+        .map_err(|e| format!("find failed: {e}"))?
+        .ok_or("the inserted row is missing")?;
+    let got = match row.get("meta") {
+        Some(Value::Json(j)) => {
+            // Sorted keys: backends may reorder an object's members.
+            let sorted: std::collections::BTreeMap<_, _> = j
+                .as_object()
+                .ok_or("meta is not an object")?
+                .iter()
+                .collect();
+            serde_json::to_string(&sorted).map_err(|e| e.to_string())?
+        }
+        other => return Err(format!("meta read back as {other:?}")),
+    };
+    // `2.0` may come back as `2` from backends that keep no float/int
+    // distinction for small integral numbers; compare that member by value.
+    let normalize = |s: &str| s.replace(r#""two":2.0"#, r#""two":2"#);
+    if normalize(&got) != normalize(expected) {
+        return Err(format!("JSON read back as {got}, expected {expected}"));
+    }
+    expect_validation(
+        "an integer beyond i64 inside a JSON field",
+        db.insert(
+            "js",
+            record! {"id" => "u64", "meta" => Value::json(serde_json::json!({"n": u64::MAX}))},
+        )
+        .await,
+    )?;
+    match db.find_one(&by_id("u64")).await {
+        Ok(None) => Ok(()),
+        other => Err(format!("a refused insert left {other:?}")),
     }
 }
 

@@ -54,6 +54,7 @@ pub use validate::{
     validate_for, validate_query, validate_record,
 };
 pub use value::{
-    MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, format_date, format_datetime, format_time,
-    json_depth, value_json_depth,
+    MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, canonical_json_numbers, format_date,
+    format_datetime, format_time, json_depth, json_numbers_canonical, restore_json_floats,
+    value_json_depth,
 };

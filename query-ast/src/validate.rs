@@ -25,7 +25,10 @@ use crate::filter::{Condition, Filter, MAX_FILTER_DEPTH, Op, Operand};
 use crate::query::{AggFunction, Query, SortItem};
 use crate::schema::{Catalog, ObjectSchema, StorageType};
 use crate::tokens::{self, ResolveContext};
-use crate::value::{MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, decode_base64, value_json_depth};
+use crate::value::{
+    MAX_JSON_DEPTH, MAX_SAFE_JSON_INTEGER, Value, canonical_json_numbers, decode_base64,
+    json_numbers_canonical, value_json_depth,
+};
 
 /// A record: field name → value.
 pub type Record = IndexMap<String, Value>;
@@ -862,12 +865,16 @@ fn coerce_any_year(v: Value, st: StorageType, p: &Path) -> Result<Value> {
                 "JSON nests more than {MAX_JSON_DEPTH} arrays or objects deep"
             )));
         }
-        (StorageType::Json, Value::Json(j)) => Value::Json(j),
         (StorageType::Json, v) => {
             if let Value::Float(f) = v {
                 finite(f, p)?;
             }
-            Value::json(v.to_json())
+            let mut j = match v {
+                Value::Json(j) => *j,
+                v => v.to_json(),
+            };
+            canonical_json_numbers(&mut j).map_err(|m| p.err(m))?;
+            Value::json(j)
         }
         (StorageType::Vector { dimensions }, Value::Array(items)) => {
             if u32::try_from(items.len()).ok() != Some(dimensions) {
@@ -1045,8 +1052,8 @@ fn already_typed(v: &Value, st: StorageType) -> bool {
         (StorageType::DateTime, Value::DateTime(t)) => {
             (first_instant()..=last_instant()).contains(t) && whole_micros(t.nanosecond())
         }
-        (StorageType::Json, Value::Json(_)) => {
-            value_json_depth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH
+        (StorageType::Json, Value::Json(j)) => {
+            value_json_depth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH && json_numbers_canonical(j)
         }
         (StorageType::Text, Value::String(s)) => !s.contains('\0'),
         (StorageType::Float, Value::Float(f)) => {

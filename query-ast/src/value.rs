@@ -43,6 +43,92 @@ pub fn json_depth(v: &serde_json::Value, limit: usize) -> usize {
     deepest
 }
 
+/// The smallest magnitude at which serde_json prints a float in exponent
+/// form (`1e16`); PostgreSQL's `jsonb` reads such a number back as an
+/// integer, since every float this large is integral.
+const JSON_FLOAT_AS_INTEGER: f64 = 1e16;
+
+/// 2^63, exactly: the first float outside `i64`.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// A JSON number whose form would not survive every backend: an integer
+/// outside `i64` (MongoDB cannot store it, and it could be a float that
+/// `jsonb` printed as digits), or a float of magnitude 1e16 or more that
+/// fits `i64` (`jsonb` returns it as an integer).
+fn json_number_needs_rewrite(n: &serde_json::Number) -> bool {
+    if n.is_u64() {
+        return n.as_i64().is_none();
+    }
+    n.as_f64()
+        .is_some_and(|f| f.abs() >= JSON_FLOAT_AS_INTEGER && (-TWO_POW_63..TWO_POW_63).contains(&f))
+}
+
+/// Whether every number in `v` already has the one form every backend
+/// returns (see [`canonical_json_numbers`]). Iterative.
+pub fn json_numbers_canonical(v: &serde_json::Value) -> bool {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Number(n) if json_number_needs_rewrite(n) => return false,
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Puts every number inside a JSON field's value in the one form every
+/// backend returns, so a value reads back exactly as it was written:
+/// a float of magnitude 1e16 or more that fits `i64` becomes that integer
+/// (it is one: no value changes; PostgreSQL's `jsonb` returned it as an
+/// integer, the others as a float). An integer outside `i64` is refused
+/// (the error says which), as it is outside JSON fields. Iterative.
+pub fn canonical_json_numbers(v: &mut serde_json::Value) -> std::result::Result<(), String> {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Number(n) if json_number_needs_rewrite(n) => {
+                if n.is_u64() {
+                    return Err(format!(
+                        "the JSON integer {n} is outside the 64-bit signed range objectql stores"
+                    ));
+                }
+                let f = n.as_f64().unwrap_or_default();
+                // In range and integral (checked above), so exact.
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *n = serde_json::Number::from(i);
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            serde_json::Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Undoes a backend's rewriting of large floats, for a JSON value read
+/// back from storage: PostgreSQL's `jsonb` prints a float of 2^63 or more
+/// as digits, which parse as an integer beyond `i64`. Writes refuse such
+/// integers ([`canonical_json_numbers`]), so every one read back was a
+/// float, and becomes that float again. Iterative.
+pub fn restore_json_floats(v: &mut serde_json::Value) {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Number(n) if n.is_u64() && n.as_i64().is_none() => {
+                if let Some(f) = n.as_f64().and_then(serde_json::Number::from_f64) {
+                    *n = f;
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            serde_json::Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
+}
+
 /// [`json_depth`] of a value as it would be written to a JSON field: nested
 /// [`Value::Array`]s count like JSON arrays.
 pub fn value_json_depth(v: &Value, limit: usize) -> usize {

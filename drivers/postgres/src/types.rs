@@ -196,7 +196,11 @@ impl Reader {
             Self::Timestamptz => get::<DateTime<Utc>>(row, i)?.map(Value::DateTime),
             Self::Timestamp => get::<NaiveDateTime>(row, i)?.map(|t| Value::DateTime(t.and_utc())),
             Self::Time => get::<NaiveTime>(row, i)?.map(Value::Time),
-            Self::Json => get::<serde_json::Value>(row, i)?.map(Value::json),
+            // `jsonb` prints a float of 2^63 or more as digits.
+            Self::Json => get::<serde_json::Value>(row, i)?.map(|mut j| {
+                objectql_query_ast::restore_json_floats(&mut j);
+                Value::json(j)
+            }),
             Self::Uuid => get::<uuid::Uuid>(row, i)?.map(Value::Uuid),
         }
         .unwrap_or(Value::Null))
