@@ -54,6 +54,25 @@ struct Decoding {
     catalog: objectql_query_ast::Catalog,
 }
 
+/// A multi-statement write in progress inside transaction `tx`: dropped
+/// before the write finished (cancelled, or failed to roll back its
+/// savepoint), it closes the transaction, whose connection then rolls back
+/// when its last holder lets go. Finished, `tx` is `None`.
+struct Midway<'a> {
+    txs: &'a Transactions,
+    tx: Option<TxId>,
+}
+
+impl Drop for Midway<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take()
+            && let Ok(mut open) = self.txs.open.lock()
+        {
+            open.remove(&tx.0);
+        }
+    }
+}
+
 /// A connection for one call: the transaction's, or one from the pool.
 enum Handle {
     Pooled(Conn),
@@ -188,13 +207,30 @@ impl SqliteDriver {
         } else {
             ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         };
+        // A write cut off between its statements (its future dropped at a
+        // yield below, or at a remote mode's network wait) must not leave
+        // its first statements to be committed: outside a transaction the
+        // pooled connection rolls back when dropped mid-transaction; inside
+        // one, `Midway` closes the caller's transaction, so its commit fails
+        // with `TransactionClosed` and the connection is rolled back.
+        let mut midway = Midway {
+            txs: &self.txs,
+            tx: tx.filter(|_| !single),
+        };
         if !single {
             execute(&conn, begin, Vec::new()).await?;
         }
         let mut rows = Vec::new();
         let mut affected = 0;
         let mut result = Ok(());
-        for st in statements {
+        for (i, st) in statements.into_iter().enumerate() {
+            if i > 0 {
+                // The local engine runs each statement to completion on this
+                // thread; between chunks, let the runtime's other tasks run
+                // (a 50,000-row insert once held a worker for its whole
+                // duration).
+                tokio::task::yield_now().await;
+            }
             let outcome = if st.columns.is_empty() {
                 execute(&conn, &st.sql, st.params)
                     .await
@@ -220,6 +256,7 @@ impl SqliteDriver {
                 }
             }
         }
+        midway.tx = None;
         result.map(|()| (rows, affected))
     }
 

@@ -542,3 +542,95 @@ fn a_missing_unique_constraint_is_found_at_sync() {
         fourth.register_json(&schema).await.unwrap();
     });
 }
+
+fn rows(n: usize) -> Vec<objectql::Record> {
+    (0..n)
+        .map(|i| record! {"id" => format!("r{i}"), "name" => format!("n{i}"), "ok" => true})
+        .collect()
+}
+
+/// A 50,000-row `insert_many` lets the runtime's other tasks run between
+/// its statements (issue 13 §10: it held a worker for its whole duration).
+/// On a one-thread runtime, a task that counts its turns gets some while
+/// the insert is in flight, and none could before.
+#[test]
+fn a_long_insert_lets_other_tasks_run() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(
+            SqliteDriver::open(SqliteOptions::file(dir.path().join("y.db")))
+                .await
+                .unwrap(),
+        )
+        .await;
+        let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let (turns, stop) = (Arc::clone(&turns), Arc::clone(&stop));
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = turns.load(std::sync::atomic::Ordering::Relaxed);
+        let written = e
+            .default_session()
+            .insert_many("item", rows(50_000))
+            .await
+            .unwrap();
+        let during = turns.load(std::sync::atomic::Ordering::Relaxed) - before;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        ticker.await.unwrap();
+        assert_eq!(written.len(), 50_000);
+        assert!(during >= 2, "the other task ran {during} times during the insert");
+    });
+}
+
+/// `insert_many` cancelled between its statements inside a transaction
+/// leaves nothing to commit: the transaction is closed, `commit` fails
+/// with `TransactionClosed`, and no row is written (issue 13 §2, for the
+/// SQLite engine: the yields between statements, and the remote mode's
+/// network waits, are points where a caller may drop the future).
+#[test]
+fn a_cancelled_insert_in_a_transaction_commits_nothing() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(
+            SqliteDriver::open(SqliteOptions::file(dir.path().join("c.db")))
+                .await
+                .unwrap(),
+        )
+        .await;
+        let db = e.default_session();
+        let tx = db
+            .begin("default", objectql::IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        {
+            let mut write = Box::pin(tx.insert_many("item", rows(50_000)));
+            for _ in 0..2 {
+                assert!(
+                    futures::poll!(write.as_mut()).is_pending(),
+                    "the insert finished without yielding"
+                );
+            }
+        }
+        let err = tx.commit().await.unwrap_err();
+        assert_eq!(
+            err.driver_kind(),
+            Some(objectql::DriverErrorKind::TransactionClosed),
+            "{err}"
+        );
+        assert_eq!(db.count("item", None).await.unwrap(), 0);
+        // The connection is whole again: the next write lands.
+        db.insert("item", record! {"name" => "after"}).await.unwrap();
+        assert_eq!(db.count("item", None).await.unwrap(), 1);
+    });
+}
