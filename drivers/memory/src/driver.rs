@@ -77,6 +77,9 @@ struct State {
     txs: HashMap<u64, Tx>,
 }
 
+/// Inserts of at least this many records run on the blocking pool.
+const OFF_THREAD_ROWS: usize = 1_000;
+
 /// The in-memory driver: the reference implementation of the protocol.
 ///
 /// - Every rule of `PROTOCOL.md` is implemented by `objectql_planner::eval`,
@@ -508,6 +511,20 @@ impl Driver for MemoryDriver {
     }
 
     async fn insert(&self, cx: Cx<'_>, object: &str, records: Vec<Record>) -> Result<Vec<Record>> {
+        // A big batch, or any write that saves a file, runs on the
+        // runtime's blocking pool, so it never holds a worker that other
+        // tasks wait for (a 50,000-row insert held one for its whole
+        // duration). It stays one all-or-none write under the store's lock,
+        // and it completes even if the caller stops waiting.
+        if (records.len() >= OFF_THREAD_ROWS || self.inner.path.is_some())
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let (this, tx, object) = (self.clone(), cx.tx, object.to_owned());
+            return rt
+                .spawn_blocking(move || this.write(tx, &object, |t| t.insert(records)))
+                .await
+                .map_err(|e| Error::internal(format!("an insert's blocking task failed: {e}")))?;
+        }
         self.write(cx.tx, object, |t| t.insert(records))
     }
 

@@ -575,3 +575,43 @@ fn nearest_needs_the_vectors_feature_and_runs_locally_behind_a_residual_filter()
         assert_eq!(a.len(), 2);
     });
 }
+
+/// A 50,000-row `insert_many` runs off the runtime's worker, so other
+/// tasks keep running (issue 13 §10): on a one-thread runtime a task that
+/// counts its turns gets some while the insert is in flight (none before),
+/// and the insert is still all there.
+#[test]
+fn a_long_insert_lets_other_tasks_run() {
+    rt().block_on(async {
+        let e = engine_with(MemoryDriver::new()).await;
+        let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let (turns, stop) = (Arc::clone(&turns), Arc::clone(&stop));
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = turns.load(std::sync::atomic::Ordering::Relaxed);
+        let rows = (0..50_000)
+            .map(|i| record! {"title" => format!("t{i}"), "n" => i})
+            .collect();
+        let written = e.default_session().insert_many("note", rows).await.unwrap();
+        let during = turns.load(std::sync::atomic::Ordering::Relaxed) - before;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        ticker.await.unwrap();
+        assert_eq!(written.len(), 50_000);
+        assert_eq!(
+            e.default_session().count("note", None).await.unwrap(),
+            50_000
+        );
+        assert!(
+            during >= 2,
+            "the other task ran {during} times during the insert"
+        );
+    });
+}

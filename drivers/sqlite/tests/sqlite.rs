@@ -589,7 +589,10 @@ fn a_long_insert_lets_other_tasks_run() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         ticker.await.unwrap();
         assert_eq!(written.len(), 50_000);
-        assert!(during >= 2, "the other task ran {during} times during the insert");
+        assert!(
+            during >= 2,
+            "the other task ran {during} times during the insert"
+        );
     });
 }
 
@@ -630,7 +633,9 @@ fn a_cancelled_insert_in_a_transaction_commits_nothing() {
         );
         assert_eq!(db.count("item", None).await.unwrap(), 0);
         // The connection is whole again: the next write lands.
-        db.insert("item", record! {"name" => "after"}).await.unwrap();
+        db.insert("item", record! {"name" => "after"})
+            .await
+            .unwrap();
         assert_eq!(db.count("item", None).await.unwrap(), 1);
     });
 }
