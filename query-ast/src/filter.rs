@@ -297,7 +297,11 @@ fn parse_object(map: &Map<String, Json>, path: &Path, depth: usize) -> Result<Fi
             }
             "$not" => Filter::Not(Box::new(parse(value, &p, depth + 1)?)),
             "$where" => return Err(p.err("`$where` is never accepted (it would run code)")),
-            "$regex" | "$options" => return Err(regex_error(&p)),
+            "$regex" => return Err(regex_error(&p, map.contains_key("$options"))),
+            "$options" if map.contains_key("$regex") => {
+                return Err(regex_error(&path.key("$regex"), true));
+            }
+            "$options" => return Err(options_error(&p)),
             k if k.starts_with('$') => {
                 return Err(p.err(format!("unknown logical operator `{k}`")));
             }
@@ -312,8 +316,25 @@ fn parse_object(map: &Map<String, Json>, path: &Path, depth: usize) -> Result<Fi
     })
 }
 
-fn regex_error(p: &Path) -> crate::Error {
-    p.err("`$regex` is not supported: use `$contains`, `$startsWith`, `$endsWith`, `$icontains` or `$like`")
+const REGEX_INSTEAD: &str = "use `$contains`, `$startsWith`, `$endsWith`, `$icontains` or `$like`";
+
+/// `$regex` is refused; `with_options`: it came with `$options`, and the
+/// message says both are.
+fn regex_error(p: &Path, with_options: bool) -> crate::Error {
+    if with_options {
+        p.err(format!(
+            "`$regex` and `$options` are not supported: {REGEX_INSTEAD}"
+        ))
+    } else {
+        p.err(format!("`$regex` is not supported: {REGEX_INSTEAD}"))
+    }
+}
+
+/// `$options` sent without `$regex`.
+fn options_error(p: &Path) -> crate::Error {
+    p.err(format!(
+        "`$options` is not supported (it modifies `$regex`, which is not supported either): {REGEX_INSTEAD}"
+    ))
 }
 
 fn check_filter_field(field: &str, p: &Path) -> Result<()> {
@@ -332,6 +353,9 @@ fn parse_field(field: &str, value: &Json, p: &Path) -> Result<Filter> {
         Json::Object(ops) => {
             if ops.is_empty() {
                 return Err(p.err("empty operator object `{}`: give at least one operator"));
+            }
+            if ops.contains_key("$regex") && ops.contains_key("$options") {
+                return Err(regex_error(&p.key("$regex"), true));
             }
             let mut conds = Vec::with_capacity(ops.len());
             for (op, comparand) in ops {
@@ -358,7 +382,52 @@ fn parse_field(field: &str, value: &Json, p: &Path) -> Result<Filter> {
 }
 
 /// Parses one operator (object-form name) with its comparand.
+/// What the comparand slot of an operator takes, for error messages.
+fn accepts(op: &str) -> &'static str {
+    match op {
+        "$eq" | "$ne" => {
+            "a string, number, boolean, null or date (an ISO-8601 string), or `{\"$field\": name}`"
+        }
+        "$gt" | "$gte" | "$lt" | "$lte" => {
+            "a string, number, boolean or date (an ISO-8601 string), or `{\"$field\": name}`"
+        }
+        "$in" | "$nin" => "an array of strings, numbers, booleans, nulls or dates",
+        "$between" => "an array of two bounds `[min, max]`: strings, numbers, booleans or dates",
+        "$null" | "$exists" => "true or false",
+        _ => "a string",
+    }
+}
+
+/// Checks the JSON shape of `op`'s comparand before it is parsed, so a
+/// wrong shape names the operator and what it takes: "`$gt` takes a
+/// string, number, boolean or date …; got an object".
+fn check_shape(op: &str, c: &Json, p: &Path) -> Result<()> {
+    let field_ref = matches!(c, Json::Object(m) if m.len() == 1 && m.contains_key("$field"));
+    let ok = match op {
+        "$eq" | "$ne" => !matches!(c, Json::Array(_) | Json::Object(_)) || field_ref,
+        "$gt" | "$gte" | "$lt" | "$lte" => {
+            matches!(c, Json::Bool(_) | Json::Number(_) | Json::String(_)) || field_ref
+        }
+        "$in" | "$nin" | "$between" => matches!(c, Json::Array(_)),
+        "$null" | "$exists" => matches!(c, Json::Bool(_)),
+        "$contains" | "$notContains" | "$notcontains" | "$startsWith" | "$startswith"
+        | "$endsWith" | "$endswith" | "$icontains" | "$like" | "$ilike" => {
+            matches!(c, Json::String(_))
+        }
+        _ => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    let mut message = format!("`{op}` takes {}; got {}", accepts(op), json_type(c));
+    if c.is_null() && matches!(op, "$gt" | "$gte" | "$lt" | "$lte") {
+        message.push_str(" (nothing is greater or smaller than null: use `$null`)");
+    }
+    Err(p.err(message))
+}
+
 fn parse_op(op: &str, c: &Json, p: &Path) -> Result<Op> {
+    check_shape(op, c, p)?;
     Ok(match op {
         "$eq" => match parse_operand(c, p)? {
             Operand::Value(Value::Null) => Op::Null(true),
@@ -368,14 +437,14 @@ fn parse_op(op: &str, c: &Json, p: &Path) -> Result<Op> {
             Operand::Value(Value::Null) => Op::Null(false),
             o => Op::Ne(o),
         },
-        "$gt" => Op::Gt(parse_ordered_operand(c, p)?),
-        "$gte" => Op::Gte(parse_ordered_operand(c, p)?),
-        "$lt" => Op::Lt(parse_ordered_operand(c, p)?),
-        "$lte" => Op::Lte(parse_ordered_operand(c, p)?),
-        "$in" => Op::In(parse_list(c, p)?),
-        "$nin" => Op::Nin(parse_list(c, p)?),
+        "$gt" => Op::Gt(parse_operand(c, p)?),
+        "$gte" => Op::Gte(parse_operand(c, p)?),
+        "$lt" => Op::Lt(parse_operand(c, p)?),
+        "$lte" => Op::Lte(parse_operand(c, p)?),
+        "$in" => Op::In(parse_list(op, c, p)?),
+        "$nin" => Op::Nin(parse_list(op, c, p)?),
         "$between" => {
-            let list = parse_list(c, p)?;
+            let list = parse_list(op, c, p)?;
             let [low, high]: [Value; 2] = list
                 .try_into()
                 .map_err(|_| p.err("`$between` takes exactly two bounds `[min, max]`"))?;
@@ -393,7 +462,8 @@ fn parse_op(op: &str, c: &Json, p: &Path) -> Result<Op> {
         "$ilike" => Op::ILike(parse_text(c, p)?),
         "$null" => Op::Null(parse_bool(c, p)?),
         "$exists" => Op::Exists(parse_bool(c, p)?),
-        "$regex" | "$options" => return Err(regex_error(p)),
+        "$regex" => return Err(regex_error(p, false)),
+        "$options" => return Err(options_error(p)),
         "$where" => return Err(p.err("`$where` is never accepted (it would run code)")),
         other => return Err(p.err(format!("unknown operator `{other}`"))),
     })
@@ -423,26 +493,30 @@ fn parse_operand(c: &Json, p: &Path) -> Result<Operand> {
     Ok(Operand::Value(scalar_value(c, p)?))
 }
 
-fn parse_ordered_operand(c: &Json, p: &Path) -> Result<Operand> {
-    match parse_operand(c, p)? {
-        Operand::Value(Value::Null) => Err(p.err("cannot order-compare with null")),
-        o => Ok(o),
-    }
-}
-
-fn parse_list(c: &Json, p: &Path) -> Result<Vec<Value>> {
+fn parse_list(op: &str, c: &Json, p: &Path) -> Result<Vec<Value>> {
     let Json::Array(items) = c else {
-        return Err(p.err(format!("expected an array, found {}", json_type(c))));
+        return Err(p.err(format!(
+            "`{op}` takes {}; got {}",
+            accepts(op),
+            json_type(c)
+        )));
     };
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let ip = p.index(i);
-            if matches!(item, Json::Object(m) if m.contains_key("$field")) {
-                return Err(ip.err("`$field` references are not allowed in a list"));
+            match item {
+                Json::Object(m) if m.contains_key("$field") => {
+                    Err(ip.err("`$field` references are not allowed in a list"))
+                }
+                Json::Object(_) | Json::Array(_) => Err(ip.err(format!(
+                    "`{op}` takes {}; got {} in the list",
+                    accepts(op),
+                    json_type(item)
+                ))),
+                _ => scalar_value(item, &ip),
             }
-            scalar_value(item, &ip)
         })
         .collect()
 }
@@ -571,7 +645,7 @@ fn parse_triplet(items: &[Json], path: &Path) -> Result<Filter> {
             return Ok(Filter::cond(field, null_op(false)?));
         }
         "exists" => "$exists",
-        "regex" => return Err(regex_error(&path.index(1))),
+        "regex" => return Err(regex_error(&path.index(1), false)),
         _ => return Err(path.index(1).err(format!("unknown operator `{op}`"))),
     };
     let v = need(value)?;
@@ -665,6 +739,51 @@ mod tests {
     fn errors_carry_paths() {
         let e = p(json!({"$or": [{"a": 1}, {"age": {"$gt": {"x": 1}}}]})).unwrap_err();
         assert_eq!(e.path(), Some("where.$or[1].age.$gt"));
+        // Wrong shapes name the operator and what it takes.
+        for (filter, needle) in [
+            (
+                json!({"a": {"$gt": {"x": 1}}}),
+                "`$gt` takes a string, number, boolean or date",
+            ),
+            (json!({"a": {"$gt": null}}), "use `$null`"),
+            (
+                json!({"a": {"$eq": [1]}}),
+                "`$eq` takes a string, number, boolean, null or date",
+            ),
+            (json!({"a": {"$in": 3}}), "`$in` takes an array of strings"),
+            (
+                json!({"a": {"$in": [{"x": 1}]}}),
+                "got an object in the list",
+            ),
+            (
+                json!({"a": {"$contains": 3}}),
+                "`$contains` takes a string; got a number",
+            ),
+            (
+                json!({"a": {"$null": "yes"}}),
+                "`$null` takes true or false; got a string",
+            ),
+            (
+                json!({"a": {"$between": {"min": 1}}}),
+                "`$between` takes an array of two bounds",
+            ),
+        ] {
+            let e = p(filter.clone()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{filter}: {e}");
+            assert!(e.contains("got"), "{filter}: {e}");
+        }
+        // `$regex` with `$options` names both; `$options` alone names itself.
+        for filter in [
+            json!({"a": {"$regex": "x", "$options": "i"}}),
+            json!({"$regex": "x", "$options": "i"}),
+        ] {
+            let e = p(filter.clone()).unwrap_err().to_string();
+            assert!(e.contains("`$regex` and `$options`"), "{filter}: {e}");
+        }
+        for filter in [json!({"a": {"$options": "i"}}), json!({"$options": "i"})] {
+            let e = p(filter.clone()).unwrap_err().to_string();
+            assert!(e.contains("`$options` is not supported"), "{filter}: {e}");
+        }
         let e = p(json!({"a": {"$regex": "x"}})).unwrap_err();
         assert!(e.to_string().contains("$like"));
         let e = p(json!({"a": {}})).unwrap_err();
