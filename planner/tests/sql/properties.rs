@@ -110,7 +110,9 @@ fn every_generated_query_compiles_and_reparses() {
                 for k in keys {
                     after.insert(
                         k.clone(),
-                        r.get(&k).cloned().unwrap_or(objectql_query_ast::Value::Null),
+                        r.get(&k)
+                            .cloned()
+                            .unwrap_or(objectql_query_ast::Value::Null),
                     );
                 }
                 q.cursor = Some(objectql_query_ast::Cursor { after });
