@@ -56,7 +56,12 @@ impl TenantOptions {
 
 struct Slot {
     driver: Arc<OnceCell<Arc<TursoDriver>>>,
+    /// When it was last used, for the idle TTL (tokio's clock, so tests
+    /// can pause and advance it).
     last_used: Instant,
+    /// The order of last use (a counter, never a tie), for the LRU: two
+    /// uses within one tick of the clock are still ordered.
+    recency: u64,
 }
 
 /// Maps tenant ids to their own databases through a URL template.
@@ -77,6 +82,8 @@ pub struct TenantRouter {
     options: TenantOptions,
     slots: Mutex<HashMap<String, Slot>>,
     schemas: Mutex<Vec<ObjectSchema>>,
+    /// The last [`Slot::recency`] handed out.
+    uses: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for TenantRouter {
@@ -127,6 +134,7 @@ impl TenantRouter {
             options,
             slots: Mutex::new(HashMap::new()),
             schemas: Mutex::new(Vec::new()),
+            uses: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -143,11 +151,14 @@ impl TenantRouter {
         let cell = {
             let mut slots = self.slots.lock().map_err(|_| poisoned())?;
             let now = Instant::now();
+            let recency = self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let slot = slots.entry(tenant.to_owned()).or_insert_with(|| Slot {
                 driver: Arc::new(OnceCell::new()),
                 last_used: now,
+                recency,
             });
             slot.last_used = now;
+            slot.recency = recency;
             Arc::clone(&slot.driver)
         };
         let opened = cell
@@ -207,7 +218,7 @@ impl TenantRouter {
             let oldest = slots
                 .iter()
                 .filter(|(t, s)| Some(t.as_str()) != keep && s.driver.get().is_some())
-                .min_by_key(|(_, s)| s.last_used)
+                .min_by_key(|(_, s)| s.recency)
                 .map(|(t, _)| t.clone());
             match oldest {
                 Some(t) => {
@@ -238,7 +249,7 @@ impl TenantRouter {
             .iter()
             .filter(|(_, s)| s.driver.get().is_some())
             .collect();
-        open.sort_by(|a, b| b.1.last_used.cmp(&a.1.last_used).then(a.0.cmp(b.0)));
+        open.sort_by(|a, b| b.1.recency.cmp(&a.1.recency));
         open.into_iter().map(|(t, _)| t.clone()).collect()
     }
 

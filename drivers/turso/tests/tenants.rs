@@ -118,9 +118,8 @@ fn the_least_recently_used_tenant_is_closed_beyond_the_capacity() {
         held.insert("invoice", record! {"no" => "a-1"})
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Uses are ordered by a counter, not the clock: no sleeps needed.
         numbers(&engine, "b").await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
         numbers(&engine, "c").await;
         assert_eq!(
             router.open_tenants(),
@@ -140,18 +139,29 @@ fn the_least_recently_used_tenant_is_closed_beyond_the_capacity() {
 
 #[test]
 fn idle_tenants_are_closed_after_the_ttl() {
-    rt().block_on(async {
+    // tokio's clock, paused and advanced by hand: the TTL passes exactly
+    // when the test says, however slow the machine.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
         let (_root, template) = template();
         let router = Arc::new(
-            TenantRouter::new(TenantOptions::new(template).idle_ttl(Duration::from_millis(50)))
+            TenantRouter::new(TenantOptions::new(template).idle_ttl(Duration::from_secs(60)))
                 .unwrap(),
         );
         let engine = engine_with(router.clone()).await;
         numbers(&engine, "x").await;
         numbers(&engine, "y").await;
         assert_eq!(router.open_tenants().len(), 2);
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(59)).await;
         router.evict_idle().unwrap();
+        assert_eq!(router.open_tenants().len(), 2, "closed before the TTL");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        router.evict_idle().unwrap();
+        tokio::time::resume();
         assert!(
             router.open_tenants().is_empty(),
             "{:?}",
