@@ -249,7 +249,7 @@ impl TenantRouter {
             .iter()
             .filter(|(_, s)| s.driver.get().is_some())
             .collect();
-        open.sort_by(|a, b| b.1.recency.cmp(&a.1.recency));
+        open.sort_by_key(|(_, s)| std::cmp::Reverse(s.recency));
         open.into_iter().map(|(t, _)| t.clone()).collect()
     }
 
