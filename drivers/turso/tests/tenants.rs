@@ -148,7 +148,7 @@ fn idle_tenants_are_closed_after_the_ttl() {
     rt.block_on(async {
         let (_root, template) = template();
         let router = Arc::new(
-            TenantRouter::new(TenantOptions::new(template).idle_ttl(Duration::from_secs(60)))
+            TenantRouter::new(TenantOptions::new(template).idle_ttl(Duration::from_mins(1)))
                 .unwrap(),
         );
         let engine = engine_with(router.clone()).await;
