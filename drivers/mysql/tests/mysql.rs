@@ -901,3 +901,43 @@ fn a_missing_unique_constraint_is_found_at_sync() {
         drop_database("uniq").await;
     });
 }
+
+/// A paged read ordered by the primary key walks the primary index, with
+/// no `filesort`: a key that holds no NULL gets no `IS NULL` sort key
+/// (issue 14 §5).
+#[test]
+fn paged_reads_by_the_primary_key_use_its_index() {
+    rt().block_on(async {
+        let driver = MySqlDriver::open(options_in("own_order", 2).await)
+            .await
+            .unwrap();
+        let e = engine(
+            driver,
+            json!({"name": "big", "fields": {"v": {"type": "integer"}}}),
+        )
+        .await;
+        let db = e.default_session();
+        let rows = (0..5_000)
+            .map(|i| record! {"id" => format!("k{i:05}"), "v" => i % 7})
+            .collect();
+        db.insert_many("big", rows).await.unwrap();
+        for q in [
+            Query::new("big").asc("id").limit(20),
+            Query::new("big").desc("id").limit(20),
+        ] {
+            let steps = db.explain(&q).await.unwrap();
+            let text: Vec<String> = steps.iter().map(|s| s.detail.clone()).collect();
+            let text = text.join("\n");
+            assert!(!text.contains("filesort"), "{text}");
+            assert!(!text.contains("IS NULL"), "{text}");
+            assert_eq!(db.find(&q).await.unwrap().len(), 20);
+        }
+        let first = db
+            .find(&Query::new("big").asc("id").limit(1))
+            .await
+            .unwrap();
+        assert_eq!(first[0]["id"], Value::from("k00000"));
+        e.close().await.unwrap();
+        drop_database("own_order").await;
+    });
+}

@@ -412,3 +412,57 @@ async fn a_missing_unique_constraint_is_found_at_sync() {
     fourth.close().await.unwrap();
     drop_schema(&ns).await;
 }
+
+/// A paged read ordered by the primary key walks its index: no NULL
+/// placement is written for a key that holds no NULL, so PostgreSQL reads
+/// the first rows from the btree instead of sorting the whole table (issue
+/// 14 §5: `ORDER BY "id" COLLATE "C" ASC NULLS FIRST` planned a Seq Scan
+/// and a full Sort). A nullable sort key keeps its NULL placement.
+#[tokio::test]
+async fn paged_reads_by_the_primary_key_use_its_index() {
+    let ns = fresh_namespace("order");
+    let engine = engine_in(&ns, |_| {}).await;
+    engine
+        .register_json(&serde_json::json!({"name": "big", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap();
+    let db = engine.default_session();
+    let rows = (0..20_000)
+        .map(|i| record! {"id" => format!("k{i:06}"), "v" => i % 7})
+        .collect();
+    db.insert_many("big", rows).await.unwrap();
+    let mut admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ANALYZE {}.\"big\"",
+        quoted(&ns)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    for q in [
+        Query::new("big").asc("id").limit(20),
+        Query::new("big").desc("id").limit(20),
+    ] {
+        let plan = db.explain(&q).await.unwrap();
+        let text: Vec<&str> = plan.iter().map(|s| s.detail.as_str()).collect();
+        let text = text.join("\n");
+        assert!(text.contains("Index"), "{text}");
+        assert!(!text.contains("Sort"), "{text}");
+        let got = db.find(&q).await.unwrap();
+        assert_eq!(got.len(), 20);
+    }
+    let first = db
+        .find(&Query::new("big").asc("id").limit(2))
+        .await
+        .unwrap();
+    assert_eq!(first[0]["id"], Value::from("k000000"));
+    assert_eq!(first[1]["id"], Value::from("k000001"));
+    // A nullable key still places NULLs first (ascending), as the protocol says.
+    let plan = db
+        .explain(&Query::new("big").asc("v").limit(5))
+        .await
+        .unwrap();
+    assert!(plan[0].detail.contains("NULLS FIRST"), "{}", plan[0].detail);
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}

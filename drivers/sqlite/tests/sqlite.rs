@@ -639,3 +639,29 @@ fn a_cancelled_insert_in_a_transaction_commits_nothing() {
         assert_eq!(db.count("item", None).await.unwrap(), 1);
     });
 }
+
+/// A paged read ordered by the primary key walks its index: no temporary
+/// b-tree sorts the table (issue 14 §5).
+#[test]
+fn paged_reads_by_the_primary_key_use_its_index() {
+    rt().block_on(async {
+        let e = engine(
+            SqliteDriver::open(SqliteOptions::in_memory())
+                .await
+                .unwrap(),
+        )
+        .await;
+        let db = e.default_session();
+        db.insert_many("item", rows(2_000)).await.unwrap();
+        for q in [
+            Query::new("item").asc("id").limit(20),
+            Query::new("item").desc("id").limit(20),
+        ] {
+            let steps = db.explain(&q).await.unwrap();
+            let text: Vec<String> = steps.iter().map(|s| s.detail.clone()).collect();
+            let text = text.join("\n");
+            assert!(!text.contains("TEMP B-TREE"), "{text}");
+            assert_eq!(db.find(&q).await.unwrap().len(), 20);
+        }
+    });
+}

@@ -48,6 +48,10 @@ pub(crate) struct Col {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scope {
     pub cols: IndexMap<String, Col>,
+    /// Columns that hold no NULL (the primary key and required fields of
+    /// the base object of a query without joins): sorting on them needs no
+    /// NULL placement, so a plain `ORDER BY` can use their index.
+    pub not_null: Vec<String>,
 }
 
 impl Scope {

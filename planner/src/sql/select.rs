@@ -90,6 +90,14 @@ fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
         Ok(())
     };
     add(&mut scope, None, &base, schema)?;
+    if !qualified {
+        scope.not_null = schema
+            .fields
+            .iter()
+            .filter(|(name, f)| **name == schema.primary_key || f.required)
+            .map(|(name, _)| name.clone())
+            .collect();
+    }
     let (right_ok, full_ok) = c.dialect.right_full_joins();
     let mut joins = Vec::new();
     for j in &q.joins {
@@ -124,6 +132,7 @@ fn source(c: &SqlCompiler<'_>, q: &Query) -> Result<Source> {
         }
         let key = scope.get(&schema.primary_key)?.expr.clone();
         let outer = Scope {
+            not_null: Vec::new(),
             cols: scope
                 .cols
                 .iter()
@@ -269,7 +278,12 @@ fn order_by(c: &SqlCompiler<'_>, scope: &Scope, items: &[SortItem]) -> Result<Ve
         }
         let asc = s.order == objectql_query_ast::SortOrder::Asc;
         let nulls_first = s.nulls_first();
-        if c.dialect.nulls_first_last() {
+        if scope.not_null.contains(&s.field) {
+            // No NULL to place: the bare key matches the column's index
+            // (PostgreSQL's btree is `ASC NULLS LAST`, so `NULLS FIRST`
+            // forced a full sort even on the primary key).
+            out.push(order_item(key_ord(c, col), asc, None));
+        } else if c.dialect.nulls_first_last() {
             out.push(order_item(key_ord(c, col), asc, Some(nulls_first)));
         } else {
             out.push(order_item(is_null(col.expr.clone()), !nulls_first, None));
