@@ -43,14 +43,21 @@ fn option(option: ColumnOption) -> ColumnOptionDef {
     ColumnOptionDef { name: None, option }
 }
 
-fn index_columns(c: &SqlCompiler<'_>, cols: &[&str]) -> Vec<IndexColumn> {
+/// Index columns over `cols`; those marked in `nullable` get the
+/// protocol's NULL order (`NULLS FIRST`: NULL is the smallest value) where
+/// the dialect's indexes have one, so an `ORDER BY … NULLS FIRST` (and its
+/// reverse) walks the index instead of sorting.
+fn index_columns(c: &SqlCompiler<'_>, cols: &[&str], nullable: &[bool]) -> Vec<IndexColumn> {
     cols.iter()
-        .map(|col| IndexColumn {
+        .enumerate()
+        .map(|(i, col)| IndexColumn {
             column: OrderByExpr {
                 expr: Expr::Identifier(c.ident(col)),
                 options: OrderByOptions {
                     asc: None,
-                    nulls_first: None,
+                    nulls_first: (c.dialect.index_nulls_first()
+                        && nullable.get(i).copied().unwrap_or(false))
+                    .then_some(true),
                 },
                 with_fill: None,
             },
@@ -66,6 +73,8 @@ struct IndexSpec {
     unique: bool,
     /// A vector index (over one vector column), built for this metric.
     vector: Option<VectorMetric>,
+    /// Per column: whether it may hold NULL.
+    nullable: Vec<bool>,
 }
 
 /// The metric of `f` if it is a vector field.
@@ -123,6 +132,7 @@ fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>>
                 columns: vec![f.column().to_owned()],
                 unique: f.unique,
                 vector: vector_metric(f)?,
+                nullable: vec![!f.required],
             });
         }
     }
@@ -150,11 +160,18 @@ fn indexes(c: &SqlCompiler<'_>, schema: &ObjectSchema) -> Result<Vec<IndexSpec>>
             let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
             index_name(table, &cols, ix.unique)
         });
+        let nullable = ix
+            .fields
+            .iter()
+            .zip(&fields)
+            .map(|(n, f)| *n != schema.primary_key && !f.required)
+            .collect();
         out.push(IndexSpec {
             name,
             columns,
             unique: ix.unique,
             vector,
+            nullable,
         });
     }
     Ok(out)
@@ -323,7 +340,7 @@ fn create_index(c: &SqlCompiler<'_>, table_name: &str, ix: &IndexSpec) -> Result
     let cols: Vec<&str> = ix.columns.iter().map(String::as_str).collect();
     let columns = match ix.vector {
         Some(metric) => vector_index_columns(c, ix, metric)?,
-        None => index_columns(c, &cols),
+        None => index_columns(c, &cols, &ix.nullable),
     };
     Ok(plain(
         SqlStatement::CreateIndex(CreateIndex {
@@ -369,7 +386,7 @@ fn inline_index(c: &SqlCompiler<'_>, ix: &IndexSpec) -> TableConstraint {
             index_name: None,
             index_type_display: KeyOrIndexDisplay::Key,
             index_type: None,
-            columns: index_columns(c, &cols),
+            columns: index_columns(c, &cols, &[]),
             index_options: Vec::new(),
             characteristics: None,
             nulls_distinct: NullsDistinctOption::None,
@@ -379,7 +396,7 @@ fn inline_index(c: &SqlCompiler<'_>, ix: &IndexSpec) -> TableConstraint {
             display_as_key: false,
             name: Some(c.ident(&ix.name)),
             index_type: None,
-            columns: index_columns(c, &cols),
+            columns: index_columns(c, &cols, &[]),
             index_options: Vec::new(),
         })
     }

@@ -425,6 +425,9 @@ pub struct PostgresDialect {
 }
 
 impl SqlDialect for PostgresDialect {
+    fn index_nulls_first(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "postgres"
     }

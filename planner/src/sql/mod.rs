@@ -191,6 +191,11 @@ pub trait SqlDialect: Send + Sync + Debug {
     }
     /// The most bound values one statement may carry.
     fn max_bind_params(&self) -> usize;
+    /// Index columns take a NULL order (`CREATE INDEX … (x NULLS FIRST)`):
+    /// nullable columns are then indexed in the protocol's order.
+    fn index_nulls_first(&self) -> bool {
+        false
+    }
     /// `ORDER BY … NULLS FIRST/LAST` is available (else an `x IS NULL` key).
     fn nulls_first_last(&self) -> bool {
         true
