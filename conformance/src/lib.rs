@@ -40,6 +40,7 @@ mod compare;
 pub mod differential;
 pub mod generate;
 pub mod identifiers;
+pub mod liveness;
 mod runner;
 
 pub use compare::{DISTANCE_TOLERANCE, distance_eq, json_eq, multiset_eq, multiset_eq_by, row_eq};

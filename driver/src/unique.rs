@@ -23,19 +23,28 @@ pub struct UniqueKey {
 }
 
 /// The keys `schema` declares unique: its primary key, every unique field
-/// and every unique index. `column_of(field)` is the storage column of a
-/// field on this backend (MongoDB stores the primary key as `_id`).
+/// and every unique index, each over the fields' storage columns.
+/// `pk_column` overrides the primary key's column where the backend stores
+/// it under its own name (MongoDB's `_id`).
 pub fn declared_unique_keys(
     schema: &ObjectSchema,
-    column_of: impl Fn(&str) -> Option<String>,
+    pk_column: Option<&str>,
 ) -> Result<Vec<UniqueKey>> {
-    let column = |field: &str| {
-        column_of(field).ok_or_else(|| {
-            Error::validation(
-                "indexes",
-                format!("`{field}` is not a stored field of `{}`", schema.name),
-            )
-        })
+    let column = |field: &str| -> Result<String> {
+        if field == schema.primary_key
+            && let Some(pk) = pk_column
+        {
+            return Ok(pk.to_owned());
+        }
+        schema
+            .get(field)
+            .map(|f| f.column().to_owned())
+            .ok_or_else(|| {
+                Error::validation(
+                    "indexes",
+                    format!("`{field}` is not a stored field of `{}`", schema.name),
+                )
+            })
     };
     let mut keys = vec![UniqueKey {
         declared_by: format!("the primary key `{}`", schema.primary_key),
@@ -60,8 +69,9 @@ pub fn declared_unique_keys(
     Ok(keys)
 }
 
-/// Checks that every key of `declared` is enforced by one of `present`, the
-/// column lists of the unique indexes and constraints the server reports for
+/// Checks that every key `schema` declares unique ([`declared_unique_keys`],
+/// with `pk_column` as there) is enforced by one of `present`, the column
+/// lists of the unique indexes and constraints the server reports for
 /// `table` (whole-column, non-partial ones only: a prefix or partial index
 /// does not make a column unique). A key is enforced by an index over the
 /// same set of columns, compared under `fold`, the backend's column-name
@@ -69,10 +79,11 @@ pub fn declared_unique_keys(
 /// the table, the key and what the server has instead.
 pub fn check_unique_keys(
     schema: &ObjectSchema,
-    declared: &[UniqueKey],
     present: &[Vec<String>],
     fold: NameFold,
+    pk_column: Option<&str>,
 ) -> Result<()> {
+    let declared = declared_unique_keys(schema, pk_column)?;
     let set = |cols: &[String]| {
         let mut v: Vec<String> = cols.iter().map(|c| fold.key(c)).collect();
         v.sort();
@@ -80,7 +91,7 @@ pub fn check_unique_keys(
         v
     };
     let present_sets: Vec<Vec<String>> = present.iter().map(|p| set(p)).collect();
-    for key in declared {
+    for key in &declared {
         let want = set(&key.columns);
         if present_sets.contains(&want) {
             continue;
@@ -138,27 +149,25 @@ mod tests {
         .unwrap()
     }
 
-    fn keys(s: &ObjectSchema) -> Vec<UniqueKey> {
-        declared_unique_keys(s, |f| s.get(f).map(|f| f.column().to_owned())).unwrap()
-    }
-
     #[test]
     fn every_declared_key_must_be_enforced() {
         let s = schema();
-        let k = keys(&s);
+        let k = declared_unique_keys(&s, None).unwrap();
         assert_eq!(k.len(), 3, "{k:?}");
+        let mongo = declared_unique_keys(&s, Some("_id")).unwrap();
+        assert_eq!(mongo[0].columns, ["_id"]);
         let v = |c: &[&str]| c.iter().map(ToString::to_string).collect::<Vec<_>>();
         // Index column order does not matter; the fold does.
         let all = [v(&["ID"]), v(&["b_c"]), v(&["x", "y"])];
-        check_unique_keys(&s, &k, &all, NameFold::AsciiCase).unwrap();
-        let e = check_unique_keys(&s, &k, &all, NameFold::Exact).unwrap_err();
+        check_unique_keys(&s, &all, NameFold::AsciiCase, None).unwrap();
+        let e = check_unique_keys(&s, &all, NameFold::Exact, None).unwrap_err();
         assert_eq!(e.driver_kind(), Some(DriverErrorKind::SchemaMismatch));
         // The bug of issue 12 §5: the index named for `b_c` covers `c`.
         let e = check_unique_keys(
             &s,
-            &k,
             &[v(&["id"]), v(&["c"]), v(&["x", "y"])],
             NameFold::Exact,
+            None,
         )
         .unwrap_err()
         .to_string();
@@ -169,9 +178,9 @@ mod tests {
         // A wider index does not make the narrower key unique.
         let e = check_unique_keys(
             &s,
-            &k,
             &[v(&["id"]), v(&["b_c", "x"]), v(&["x", "y"])],
             NameFold::Exact,
+            None,
         );
         assert!(e.is_err());
     }

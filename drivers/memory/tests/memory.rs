@@ -584,26 +584,14 @@ fn nearest_needs_the_vectors_feature_and_runs_locally_behind_a_residual_filter()
 fn a_long_insert_lets_other_tasks_run() {
     rt().block_on(async {
         let e = engine_with(MemoryDriver::new()).await;
-        let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ticker = tokio::spawn({
-            let (turns, stop) = (Arc::clone(&turns), Arc::clone(&stop));
-            async move {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
-        tokio::task::yield_now().await;
-        let before = turns.load(std::sync::atomic::Ordering::Relaxed);
         let rows = (0..50_000)
             .map(|i| record! {"title" => format!("t{i}"), "n" => i})
             .collect();
-        let written = e.default_session().insert_many("note", rows).await.unwrap();
-        let during = turns.load(std::sync::atomic::Ordering::Relaxed) - before;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        ticker.await.unwrap();
+        let db = e.default_session();
+        let (written, during) =
+            objectql_conformance::liveness::other_task_turns_during(db.insert_many("note", rows))
+                .await;
+        let written = written.unwrap();
         assert_eq!(written.len(), 50_000);
         assert_eq!(
             e.default_session().count("note", None).await.unwrap(),

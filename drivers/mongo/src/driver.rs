@@ -489,14 +489,12 @@ impl MongoDriver {
                 present.push(m.keys.keys().cloned().collect());
             }
         }
-        let declared = objectql_driver::declared_unique_keys(schema, |f| {
-            if f == schema.primary_key {
-                Some("_id".to_owned())
-            } else {
-                schema.get(f).map(|f| f.column().to_owned())
-            }
-        })?;
-        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
+        objectql_driver::check_unique_keys(
+            schema,
+            &present,
+            self.caps.names.column_fold,
+            Some("_id"),
+        )
     }
 
     async fn ensure_indexes(&self, schema: &ObjectSchema) -> Result<()> {
@@ -814,16 +812,13 @@ impl Driver for MongoDriver {
         let Some(d) = stored else {
             return Ok(None);
         };
-        let text = d
-            .get_str("schema")
-            .map_err(|_| Error::driver(DriverErrorKind::Decode, "a stored schema is not text"))?;
-        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        let text = d.get_str("schema").map_err(|_| {
             Error::driver(
                 DriverErrorKind::Decode,
-                format!("a stored schema is not JSON: {e}"),
+                format!("the stored schema of `{object}` is not text"),
             )
         })?;
-        ObjectSchema::from_json(&json).map(Some)
+        objectql_driver::parse_stored_schema(object, text).map(Some)
     }
 
     async fn find(&self, cx: Cx<'_>, query: &Query) -> Result<RowStream> {

@@ -897,10 +897,7 @@ async fn check_unique_keys(
         .filter(|(_, _, whole)| *whole)
         .map(|(_, cols, _)| cols)
         .collect();
-    let declared = objectql_driver::declared_unique_keys(schema, |f| {
-        schema.get(f).map(|f| f.column().to_owned())
-    })?;
-    objectql_driver::check_unique_keys(schema, &declared, &present, fold)
+    objectql_driver::check_unique_keys(schema, &present, fold, None)
 }
 
 /// Refuses a table whose text columns compare differently from objectql

@@ -409,11 +409,8 @@ impl PostgresDriver {
     /// Refuses `schema` unless its table enforces every key it declares
     /// unique (issue 12 §5).
     async fn check_unique_keys(&self, schema: &ObjectSchema) -> Result<()> {
-        let declared = objectql_driver::declared_unique_keys(schema, |f| {
-            schema.get(f).map(|f| f.column().to_owned())
-        })?;
         let present = self.unique_indexes(schema.table()).await?;
-        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
+        objectql_driver::check_unique_keys(schema, &present, self.caps.names.column_fold, None)
     }
 
     /// The column lists of `table`'s valid unique indexes over plain

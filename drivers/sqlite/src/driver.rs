@@ -483,11 +483,8 @@ impl Driver for SqliteDriver {
             ));
             self.run_atomic(&compiler, None, all).await?;
         }
-        let declared = objectql_driver::declared_unique_keys(schema, |f| {
-            schema.get(f).map(|f| f.column().to_owned())
-        })?;
         let present = self.unique_indexes(schema.table()).await?;
-        objectql_driver::check_unique_keys(schema, &declared, &present, self.caps.names.column_fold)
+        objectql_driver::check_unique_keys(schema, &present, self.caps.names.column_fold, None)
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {

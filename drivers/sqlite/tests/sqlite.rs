@@ -27,6 +27,16 @@ async fn bare_engine(url: &str) -> Engine {
     engine
 }
 
+/// [`engine`] over a file in a fresh temporary directory (kept alive by
+/// the returned guard).
+async fn file_engine() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = SqliteDriver::open(SqliteOptions::file(dir.path().join("test.db")))
+        .await
+        .unwrap();
+    (dir, engine(driver).await)
+}
+
 async fn engine(driver: SqliteDriver) -> Engine {
     let engine = Engine::new();
     engine.add_driver("default", Arc::new(driver)).unwrap();
@@ -236,13 +246,7 @@ fn a_locked_database_is_a_retryable_busy_error() {
 #[test]
 fn schema_changes_migrate_existing_rows() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(
-            SqliteDriver::open(SqliteOptions::file(dir.path().join("m.db")))
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_dir, e) = file_engine().await;
         let db = e.default_session();
         db.insert(
             "item",
@@ -560,34 +564,13 @@ fn a_long_insert_lets_other_tasks_run() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(
-            SqliteDriver::open(SqliteOptions::file(dir.path().join("y.db")))
-                .await
-                .unwrap(),
+        let (_dir, e) = file_engine().await;
+        let db = e.default_session();
+        let (written, during) = objectql_conformance::liveness::other_task_turns_during(
+            db.insert_many("item", rows(50_000)),
         )
         .await;
-        let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ticker = tokio::spawn({
-            let (turns, stop) = (Arc::clone(&turns), Arc::clone(&stop));
-            async move {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
-        tokio::task::yield_now().await;
-        let before = turns.load(std::sync::atomic::Ordering::Relaxed);
-        let written = e
-            .default_session()
-            .insert_many("item", rows(50_000))
-            .await
-            .unwrap();
-        let during = turns.load(std::sync::atomic::Ordering::Relaxed) - before;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        ticker.await.unwrap();
+        let written = written.unwrap();
         assert_eq!(written.len(), 50_000);
         assert!(
             during >= 2,
@@ -604,13 +587,7 @@ fn a_long_insert_lets_other_tasks_run() {
 #[test]
 fn a_cancelled_insert_in_a_transaction_commits_nothing() {
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(
-            SqliteDriver::open(SqliteOptions::file(dir.path().join("c.db")))
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_dir, e) = file_engine().await;
         let db = e.default_session();
         let tx = db
             .begin("default", objectql::IsolationLevel::Serializable)
@@ -687,13 +664,7 @@ fn random_cancellations_leave_no_partial_writes() {
         (state >> 33) % n
     };
     rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(
-            SqliteDriver::open(SqliteOptions::file(dir.path().join("f.db")))
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_dir, e) = file_engine().await;
         let db = e.default_session();
         let mut expected = 0_u64;
         let (mut cut, mut finished) = (0, 0);
