@@ -38,10 +38,12 @@ mod coded;
 mod compare;
 #[cfg(feature = "memory")]
 pub mod differential;
+pub mod faults;
 pub mod generate;
 pub mod identifiers;
 pub mod liveness;
 mod runner;
+pub mod storage;
 
 pub use compare::{DISTANCE_TOLERANCE, distance_eq, json_eq, multiset_eq, multiset_eq_by, row_eq};
 pub use runner::{Outcome, run_case};

@@ -93,6 +93,19 @@ pub struct NameRules {
 }
 
 impl NameRules {
+    /// The table `drop_object(object)` drops, given every stored schema:
+    /// the one `object`'s schema names (its `tableName`). Without a stored
+    /// schema, the table named after the object, unless that table is
+    /// another stored object's under [`Self::table_fold`]; then `None`, for
+    /// it is not this object's to drop.
+    pub fn table_to_drop(&self, object: &str, stored: &[ObjectSchema]) -> Option<String> {
+        if let Some(own) = stored.iter().find(|s| s.name == object) {
+            return Some(own.table().to_owned());
+        }
+        let key = self.table_fold.key(object);
+        (!stored.iter().any(|s| self.table_fold.key(s.table()) == key)).then(|| object.to_owned())
+    }
+
     /// Checks one name against the length and character rules.
     fn check_one(&self, name: &str, what: &str, path: &Path) -> Result<()> {
         if let Some(why) = self.max_len.and_then(|l| l.exceeded_by(name)) {
@@ -223,6 +236,26 @@ mod tests {
             reserved_table_prefixes: vec!["sqlite_"],
             ..NameRules::default()
         }
+    }
+
+    #[test]
+    fn the_table_to_drop_is_the_objects_own() {
+        let mut a = ObjectSchema::new("a");
+        a.table_name = Some("t".into());
+        let mut c = ObjectSchema::new("c");
+        c.table_name = Some("A".into());
+        let stored = [a, c];
+        let rules = sqlite();
+        // `a` lives in `t`; a table named `a` (`A` here) is `c`'s.
+        assert_eq!(rules.table_to_drop("a", &stored).as_deref(), Some("t"));
+        assert_eq!(rules.table_to_drop("c", &stored).as_deref(), Some("A"));
+        // Not stored: its own name, unless another object's table is that.
+        assert_eq!(rules.table_to_drop("x", &stored).as_deref(), Some("x"));
+        assert_eq!(rules.table_to_drop("T", &stored), None);
+        assert_eq!(
+            NameRules::default().table_to_drop("T", &stored).as_deref(),
+            Some("T")
+        );
     }
 
     #[test]

@@ -24,12 +24,15 @@ use objectql_query_ast::{
     Value,
 };
 
-use crate::error::from_mongo;
+use crate::error::{from_mongo, kind_of};
 
 /// Where the schema of every synced object is kept (for `introspect`).
 const SCHEMA_COLLECTION: &str = "_objectql_schema";
 /// Counters for integer primary keys.
 const COUNTER_COLLECTION: &str = "_objectql_counters";
+/// Which object each collection belongs to (`{_id: collection, object}`):
+/// claimed atomically at sync, released by `drop_object`.
+const CLAIM_COLLECTION: &str = "_objectql_claims";
 /// The database when the URL names none.
 const DEFAULT_DATABASE: &str = "objectql";
 const NAME: &str = "mongodb";
@@ -445,6 +448,58 @@ impl MongoDriver {
         }
     }
 
+    /// Claims `schema`'s collection for it, or refuses it with the naming
+    /// rules' collision error when another object holds the claim. The
+    /// claim is one upsert keyed by the collection name, so of two
+    /// processes registering objects with one collection at once, exactly
+    /// one wins. A collection the object used under an earlier schema
+    /// (its `tableName` changed) is released.
+    async fn claim_collection(&self, schema: &ObjectSchema, stored: &[ObjectSchema]) -> Result<()> {
+        let claims = self.coll(CLAIM_COLLECTION)?;
+        let table = schema.table();
+        let mut attempts = 0;
+        let claim = loop {
+            let r = claims
+                .find_one_and_update(
+                    doc! { "_id": table },
+                    doc! { "$setOnInsert": { "object": &schema.name } },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match r {
+                // Two upserts of one new `_id` at once: the loser sees a
+                // duplicate key; the document exists now, so ask again.
+                Err(e) if attempts == 0 && kind_of(&e) == DriverErrorKind::UniqueViolation => {
+                    attempts += 1;
+                }
+                other => break other.map_err(|e| from_mongo(e, "claiming a collection"))?,
+            }
+        };
+        let holder = claim
+            .as_ref()
+            .and_then(|d| d.get_str("object").ok())
+            .ok_or_else(|| Error::internal("a collection claim without its object"))?;
+        if holder != schema.name {
+            let mut other = ObjectSchema::new(holder);
+            other.table_name = Some(table.to_owned());
+            self.caps.names.check_schema(schema, [&other])?;
+            return Err(Error::internal(format!(
+                "collection `{table}` is claimed by object `{holder}`, yet the naming rules let `{}` share it",
+                schema.name
+            )));
+        }
+        if let Some(old) = stored.iter().find(|s| s.name == schema.name)
+            && old.table() != table
+        {
+            claims
+                .delete_one(doc! { "_id": old.table(), "object": &schema.name })
+                .await
+                .map_err(|e| from_mongo(e, "releasing a collection claim"))?;
+        }
+        Ok(())
+    }
+
     /// Every schema in the schema collection: the objects synced by this
     /// process and by every other one.
     async fn stored_schemas(&self) -> Result<Vec<ObjectSchema>> {
@@ -758,6 +813,10 @@ impl Driver for MongoDriver {
         // collections count for collisions as much as this engine's.
         let stored = self.stored_schemas().await?;
         self.caps.names.check_schema(schema, &stored)?;
+        // Two processes registering objects with one collection at the same
+        // moment both pass the check above; the claim decides, atomically,
+        // which object the collection belongs to.
+        self.claim_collection(schema, &stored).await?;
         let names = self
             .db
             .list_collection_names()
@@ -788,10 +847,16 @@ impl Driver for MongoDriver {
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {
-        self.coll(object)?
-            .drop()
-            .await
-            .map_err(|e| from_mongo(e, "dropping a collection"))?;
+        // The object's collection is the one its stored schema names (its
+        // `tableName`), not one named after the object, which may be
+        // another object's.
+        let stored = self.stored_schemas().await?;
+        if let Some(table) = self.caps.names.table_to_drop(object, &stored) {
+            self.coll(&table)?
+                .drop()
+                .await
+                .map_err(|e| from_mongo(e, "dropping a collection"))?;
+        }
         self.coll(SCHEMA_COLLECTION)?
             .delete_one(doc! { "_id": object })
             .await
@@ -800,6 +865,10 @@ impl Driver for MongoDriver {
             .delete_one(doc! { "_id": object })
             .await
             .map_err(|e| from_mongo(e, "dropping a key counter"))?;
+        self.coll(CLAIM_COLLECTION)?
+            .delete_many(doc! { "object": object })
+            .await
+            .map_err(|e| from_mongo(e, "releasing a collection claim"))?;
         Ok(())
     }
 

@@ -20,6 +20,14 @@
 //! are `insert_many` / `find_one_and_update` / `update_many` /
 //! `delete_many` with compiled filters. See the crate README for the type
 //! mapping.
+//!
+//! Outside a transaction, an `insert_many` is all or nothing when the
+//! client sends it as one `insert` command (up to 100,000 documents and
+//! 48 MB): an ordered failure at document k is undone by deleting the
+//! documents before it, and a call cut off (its future dropped) either
+//! reached the server whole or not at all. A larger batch is sent as
+//! several commands, and a call cut off between them leaves the commands
+//! already run; insert such batches inside a transaction.
 
 mod driver;
 mod error;

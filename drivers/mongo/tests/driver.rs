@@ -343,6 +343,103 @@ async fn caller_timeouts_are_timeout_errors() {
     drop_database(ns).await;
 }
 
+/// `drop_object` drops the object's own collection (its `tableName`),
+/// not another object's collection that carries its name.
+#[tokio::test]
+async fn drop_object_drops_its_own_collection() {
+    let ns = "drop_own";
+    let engine = Engine::new();
+    engine
+        .add_datasource("default", &url_for(&db_name(ns)))
+        .await
+        .unwrap();
+    objectql_conformance::storage::drop_object_drops_its_own_table(&engine)
+        .await
+        .unwrap();
+    engine.close().await.unwrap();
+    crate::common::drop_database(ns).await;
+}
+
+/// Two processes registering objects with one collection at the same
+/// moment (issue 12 §4): both pass the stored-schema check, and the atomic
+/// collection claim admits exactly one; the other gets the validation
+/// error naming both, and its schema is not stored. The same object from
+/// both at once succeeds twice. `drop_object` releases the claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_claim_one_collection() {
+    use objectql_driver_mongo::mongodb::{Client, bson::Document, bson::doc};
+    let ns = "sync_race";
+    let bare = || async {
+        let e = Engine::new();
+        e.add_datasource("default", &url_for(&db_name(ns)))
+            .await
+            .unwrap();
+        e
+    };
+    let client = Client::with_uri_str(crate::common::url()).await.unwrap();
+    let schemas = client
+        .database(&db_name(ns))
+        .collection::<Document>("_objectql_schema");
+    for round in 0..20 {
+        let (a, b) = (bare().await, bare().await);
+        let register = |e: Engine, name: String, table: String| {
+            tokio::spawn(async move {
+                let r = e
+                    .register_json(&serde_json::json!({"name": name, "tableName": table, "fields": {"v": {"type": "integer"}}}))
+                    .await;
+                (e, r)
+            })
+        };
+        let table = format!("shared{round}");
+        let (ra, rb) = tokio::join!(
+            register(a, format!("a{round}"), table.clone()),
+            register(b, format!("b{round}"), table.clone())
+        );
+        let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+        let (winner, loser, loser_name) = match (&ra, &rb) {
+            (Ok(()), Err(e)) => (format!("a{round}"), e, format!("b{round}")),
+            (Err(e), Ok(())) => (format!("b{round}"), e, format!("a{round}")),
+            _ => panic!("round {round}: expected one registration to win, got {ra:?} and {rb:?}"),
+        };
+        assert_eq!(loser.category(), "validation", "round {round}: {loser}");
+        let msg = loser.to_string();
+        assert!(
+            msg.contains(&format!("`{winner}`")) && msg.contains(&format!("`{loser_name}`")),
+            "round {round}: {msg}"
+        );
+        let stored = schemas
+            .count_documents(doc! { "_id": &loser_name })
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "round {round}: the refused schema was stored");
+        let same = format!("same{round}");
+        let (ra, rb) = tokio::join!(
+            register(a, same.clone(), same.clone()),
+            register(b, same.clone(), same.clone())
+        );
+        let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+        ra.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        rb.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // Dropping the winner frees its collection for the other object,
+        // registered again by the engine that lost (the winner's engine
+        // still holds the winner in its own catalog).
+        a.datasource("default")
+            .unwrap()
+            .drop_object(&winner)
+            .await
+            .unwrap();
+        let loser_engine = if winner.starts_with('a') { &b } else { &a };
+        loser_engine
+            .register_json(&serde_json::json!({"name": loser_name, "tableName": table, "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: after the drop: {e}"));
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+    client.shutdown().await;
+    crate::common::drop_database(ns).await;
+}
+
 /// Objects synced by another engine count for collisions (issue 12 §4),
 /// and a declared unique index missing on the server is found at sync
 /// (§5): the schema is refused with `SchemaMismatch`, not left to accept
@@ -416,4 +513,40 @@ async fn stored_objects_collide_and_missing_unique_indexes_are_found() {
     );
     third.close().await.unwrap();
     drop_database(ns).await;
+}
+
+/// Issue 13's fault target for MongoDB: 500 calls (inserts alone and in
+/// transactions, rollbacks, updates, deletes, reads) cut off at seeded
+/// random points. Every batch is whole or absent (outside a transaction a
+/// batch of up to 300 documents is one `insert` command, which the server
+/// runs whole once it has it), the connection pool is whole afterwards,
+/// and the next query answers right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_cancellations_leave_no_partial_writes() {
+    use objectql_conformance::faults::{CutPlan, random_cuts, seed_from_env};
+    let ns = "random_cuts";
+    let engine = Engine::new();
+    engine
+        .add_datasource("default", &url_for(&db_name(ns)))
+        .await
+        .unwrap();
+    let seed = seed_from_env(0x30a6_c075);
+    let plan = CutPlan {
+        iterations: 500,
+        seed,
+        max_cut: std::time::Duration::from_millis(150),
+        max_batch: 300,
+        isolation: objectql::IsolationLevel::RepeatableRead,
+    };
+    let report = random_cuts(&engine, plan).await.unwrap();
+    assert!(
+        report.cut >= 50,
+        "seed {seed}: too few calls were cut: {report:?}"
+    );
+    assert!(
+        report.finished >= 50,
+        "seed {seed}: too few calls finished: {report:?}"
+    );
+    engine.close().await.unwrap();
+    crate::common::drop_database(ns).await;
 }

@@ -44,6 +44,10 @@ const KEYS_PER_SELECT: usize = 1_000;
 /// went back to the pool idle inside the transaction, its locks held.
 struct Tx {
     conn: PoolConnection<MySql>,
+    /// A call on it was cut off mid-request (see [`Handle::settle`]): the
+    /// connection may hold half a packet, so the transaction is closed
+    /// when next touched instead of waiting on it forever.
+    in_flight: bool,
     /// Set once `COMMIT` or `ROLLBACK` succeeded; dropped before that, the
     /// connection is closed, so the server rolls back whatever it holds,
     /// even a statement cut off mid-flight.
@@ -69,6 +73,60 @@ impl Drop for Tx {
 }
 
 type TxSlot = Arc<tokio::sync::Mutex<Option<Tx>>>;
+
+/// `sync_schema`'s connection while it holds the database's sync lock
+/// (`GET_LOCK`, named after the database). Released, the connection goes
+/// back to the pool; dropped before that (the sync cancelled), the
+/// connection is closed, and the server releases the lock with the session.
+struct SyncLock {
+    conn: PoolConnection<MySql>,
+    released: bool,
+}
+
+impl SyncLock {
+    /// The longest a sync waits for another process's sync.
+    const WAIT_SECS: i64 = 60;
+
+    async fn take(mut conn: PoolConnection<MySql>) -> Result<Self> {
+        let got: Option<i64> = sqlx::query_scalar(
+            "SELECT GET_LOCK(CONCAT('objectql_sync_', MD5(COALESCE(DATABASE(), ''))), ?)",
+        )
+        .bind(Self::WAIT_SECS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "taking the schema sync lock"))?;
+        if got != Some(1) {
+            return Err(Error::driver(
+                DriverErrorKind::Busy,
+                format!(
+                    "another process kept the schema sync lock for more than {} s",
+                    Self::WAIT_SECS
+                ),
+            ));
+        }
+        Ok(Self {
+            conn,
+            released: false,
+        })
+    }
+
+    async fn release(mut self) -> Result<()> {
+        sqlx::query("DO RELEASE_LOCK(CONCAT('objectql_sync_', MD5(COALESCE(DATABASE(), ''))))")
+            .execute(&mut *self.conn)
+            .await
+            .map_err(|e| from_sqlx(e, "releasing the schema sync lock"))?;
+        self.released = true;
+        Ok(())
+    }
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        if !self.released {
+            self.conn.close_on_drop();
+        }
+    }
+}
 
 /// The MySQL and MariaDB driver (`mysql://user@host:3306/db`,
 /// `mariadb://…`).
@@ -173,18 +231,76 @@ fn capabilities(dialect: &MySqlDialect) -> Capabilities {
 
 /// A connection for one call: the transaction's, or one from the pool.
 enum Handle {
-    Pooled(PoolConnection<MySql>),
+    Pooled(Pooled),
     Tx(tokio::sync::OwnedMutexGuard<Option<Tx>>),
 }
 
+/// A pooled connection lent to one call. Handed out by [`Handle::conn`]
+/// and dropped before [`Handle::settle`] (the call cut off mid-request:
+/// an aborted task, a dropped future) it is closed, never pooled: sqlx
+/// pings a returned connection, and one cut off in the middle of writing
+/// a packet never answers, so the pool counted it as in use forever and
+/// every later call failed with `PoolTimeout` (issue 13 §8).
+struct Pooled {
+    conn: PoolConnection<MySql>,
+    in_flight: bool,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if self.in_flight {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 impl Handle {
+    /// The connection, for a request: until [`Self::settle`], the request
+    /// counts as on its way.
     fn conn(&mut self) -> Result<&mut MySqlConnection> {
         match self {
-            Self::Pooled(c) => Ok(c),
+            Self::Pooled(p) => {
+                p.in_flight = true;
+                Ok(&mut p.conn)
+            }
             Self::Tx(g) => match g.as_mut() {
-                Some(tx) => Ok(&mut tx.conn),
+                Some(tx) => {
+                    tx.in_flight = true;
+                    Ok(&mut tx.conn)
+                }
                 None => Err(tx_closed()),
             },
+        }
+    }
+
+    /// [`Self::conn`], with the request's mark, to clear once the server
+    /// answers while the connection is still borrowed (a row stream).
+    fn conn_and_flag(&mut self) -> Result<(&mut MySqlConnection, &mut bool)> {
+        match self {
+            Self::Pooled(p) => {
+                p.in_flight = true;
+                Ok((&mut p.conn, &mut p.in_flight))
+            }
+            Self::Tx(g) => match g.as_mut() {
+                Some(tx) => {
+                    tx.in_flight = true;
+                    Ok((&mut tx.conn, &mut tx.in_flight))
+                }
+                None => Err(tx_closed()),
+            },
+        }
+    }
+
+    /// The call's requests were sent whole and answered (with rows or an
+    /// error): the connection is in a known state again.
+    fn settle(&mut self) {
+        match self {
+            Self::Pooled(p) => p.in_flight = false,
+            Self::Tx(g) => {
+                if let Some(tx) = g.as_mut() {
+                    tx.in_flight = false;
+                }
+            }
         }
     }
 
@@ -198,7 +314,7 @@ impl Handle {
     /// between two of its statements.
     fn discard(&mut self) {
         match self {
-            Self::Pooled(c) => c.close_on_drop(),
+            Self::Pooled(p) => p.conn.close_on_drop(),
             Self::Tx(g) => {
                 // Dropped unended: its connection is closed.
                 drop(g.take());
@@ -220,7 +336,7 @@ impl Handle {
                 }
                 // Never hand a broken connection (or one whose rollback
                 // failed mid-write) to the next caller.
-                Self::Pooled(c) => c.close_on_drop(),
+                Self::Pooled(p) => p.conn.close_on_drop(),
             }
         }
         e
@@ -577,6 +693,69 @@ impl MySqlDriver {
             .map_err(|e| from_sqlx(e, "acquiring a connection"))
     }
 
+    /// `sync_schema`'s work on `conn`, which holds the sync lock: the
+    /// collision check against every stored schema (this process's and
+    /// every other one's), the DDL, the stored schema, then the check that
+    /// every declared unique key is enforced.
+    async fn sync_locked(&self, conn: &mut MySqlConnection, schema: &ObjectSchema) -> Result<()> {
+        // Objects synced by other processes share the database: their
+        // tables count for collisions as much as this engine's.
+        let stored = stored_schemas(conn, None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
+        let fold = self.caps.names.column_fold;
+        let mut catalog = Catalog::new();
+        // Foreign keys name the referenced tables' keys: those objects
+        // were synced before, and their schemas are in the schema table.
+        for f in schema.fields.values() {
+            if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
+                && *target != schema.name
+                && catalog.get(target).is_none()
+                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
+            {
+                catalog.insert(referenced.clone())?;
+            }
+        }
+        catalog.insert(schema.clone())?;
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        // A table objectql did not create (an external database) is
+        // introspected and migrated like one it did: nothing is recreated,
+        // and a schema that matches it runs no DDL at all.
+        let existing = match stored.iter().find(|s| s.name == schema.name) {
+            Some(old) if old == schema => return check_unique_keys(conn, schema, fold).await,
+            Some(old) => Some(old.clone()),
+            None => {
+                let found = crate::introspect::table(conn, &self.dialect, schema.table()).await?;
+                if found.is_some() {
+                    check_collations(conn, &self.dialect, schema).await?;
+                }
+                found
+            }
+        };
+        let statements = match existing {
+            Some(old) => compiler.migrate(&old, schema)?,
+            None => compiler.create_table(schema)?,
+        };
+        // DDL commits implicitly in MySQL: the statements run one by one, and
+        // the stored schema is written last, only when every change is made.
+        for st in statements {
+            execute(conn, st).await?;
+        }
+        let json = serde_json::to_string(schema)
+            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+        execute(
+            conn,
+            Statement::new(
+                format!(
+                    "REPLACE INTO {} (`name`, `schema`) VALUES (?, ?)",
+                    quote_ident(SCHEMA_TABLE)
+                ),
+                vec![Value::String(schema.name.clone()), Value::String(json)],
+            ),
+        )
+        .await?;
+        check_unique_keys(conn, schema, fold).await
+    }
+
     fn tx_slot(&self, id: TxId) -> Result<TxSlot> {
         self.txs
             .lock()
@@ -597,13 +776,23 @@ impl MySqlDriver {
     async fn handle(&self, tx: Option<TxId>, at: Option<tokio::time::Instant>) -> Result<Handle> {
         let get = async {
             match tx {
-                None => Ok(Handle::Pooled(self.acquire().await?)),
+                None => Ok(Handle::Pooled(Pooled {
+                    conn: self.acquire().await?,
+                    in_flight: false,
+                })),
                 // One call at a time: a call made while another one, or a
                 // stream of the transaction, holds it used to wait forever
                 // (a `find_stream` kept alive across `commit`).
-                Some(id) => Ok(Handle::Tx(
-                    self.tx_slot(id)?.try_lock_owned().map_err(|_| tx_busy())?,
-                )),
+                Some(id) => {
+                    let mut guard = self.tx_slot(id)?.try_lock_owned().map_err(|_| tx_busy())?;
+                    if guard.as_ref().is_some_and(|t| t.in_flight) {
+                        // An earlier call on it was cut off mid-request:
+                        // closed (its connection too; the server rolls back).
+                        drop(guard.take());
+                        return Err(tx_closed());
+                    }
+                    Ok(Handle::Tx(guard))
+                }
             }
         };
         match at {
@@ -633,6 +822,16 @@ impl MySqlDriver {
         };
         let open = guard.take();
         match (open, commit) {
+            // A call on it was cut off mid-request: the connection is closed
+            // (dropping the transaction unended), which rolls it back.
+            (Some(t), true) if t.in_flight => {
+                drop(t);
+                Err(tx_closed())
+            }
+            (Some(t), false) if t.in_flight => {
+                drop(t);
+                Ok(())
+            }
             (Some(t), commit) => t.finish(commit).await,
             // The server already rolled it back (a deadlock, a lost connection).
             (None, false) => Ok(()),
@@ -666,6 +865,7 @@ impl MySqlDriver {
             Err(e) => Err(e),
         };
         write.done = true;
+        write.handle.settle();
         result.map_err(|e| write.handle.failed(e))
     }
 
@@ -683,6 +883,7 @@ impl MySqlDriver {
             }
             Err(e) => Err(e),
         };
+        handle.settle();
         result.map_err(|e| handle.failed(e))
     }
 
@@ -1219,72 +1420,32 @@ impl Driver for MySqlDriver {
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
         self.caps.check_schema(schema, self.name())?;
-        // One connection for the whole sync (a pool of one must not wait on itself).
-        let mut conn = self.acquire().await?;
-        // Objects synced by other processes share the database: their
-        // tables count for collisions as much as this engine's.
-        let stored = stored_schemas(&mut conn, None).await?;
-        self.caps.names.check_schema(schema, &stored)?;
-        let fold = self.caps.names.column_fold;
-        let mut catalog = Catalog::new();
-        // Foreign keys name the referenced tables' keys: those objects
-        // were synced before, and their schemas are in the schema table.
-        for f in schema.fields.values() {
-            if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
-                && *target != schema.name
-                && catalog.get(target).is_none()
-                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
-            {
-                catalog.insert(referenced.clone())?;
-            }
-        }
-        catalog.insert(schema.clone())?;
-        let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        // A table objectql did not create (an external database) is
-        // introspected and migrated like one it did: nothing is recreated,
-        // and a schema that matches it runs no DDL at all.
-        let existing = match stored.iter().find(|s| s.name == schema.name) {
-            Some(old) if old == schema => return check_unique_keys(&mut conn, schema, fold).await,
-            Some(old) => Some(old.clone()),
-            None => {
-                let found =
-                    crate::introspect::table(&mut conn, &self.dialect, schema.table()).await?;
-                if found.is_some() {
-                    check_collations(&mut conn, &self.dialect, schema).await?;
-                }
-                found
-            }
-        };
-        let statements = match existing {
-            Some(old) => compiler.migrate(&old, schema)?,
-            None => compiler.create_table(schema)?,
-        };
-        // DDL commits implicitly in MySQL: the statements run one by one, and
-        // the stored schema is written last, only when every change is made.
-        for st in statements {
-            execute(&mut conn, st).await?;
-        }
-        let json = serde_json::to_string(schema)
-            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
-        execute(
-            &mut conn,
-            Statement::new(
-                format!(
-                    "REPLACE INTO {} (`name`, `schema`) VALUES (?, ?)",
-                    quote_ident(SCHEMA_TABLE)
-                ),
-                vec![Value::String(schema.name.clone()), Value::String(json)],
-            ),
-        )
-        .await?;
-        check_unique_keys(&mut conn, schema, fold).await
+        // One connection for the whole sync (a pool of one must not wait on
+        // itself), holding the database's sync lock: two processes
+        // registering objects that share a table (or the same object) at
+        // the same moment take turns, and the second sees the first's
+        // stored schema. Dropped midway (cancelled), the connection is
+        // closed and the server releases the lock.
+        let mut lock = SyncLock::take(self.acquire().await?).await?;
+        let outcome = self.sync_locked(&mut lock.conn, schema).await;
+        lock.release().await?;
+        outcome
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {
-        let catalog = Catalog::new();
-        let compiler = SqlCompiler::new(&self.dialect, &catalog);
         let mut conn = self.acquire().await?;
-        execute(&mut conn, compiler.drop_table(object)?).await?;
+        // The object's table is the one its stored schema names (its
+        // `tableName`), not a table named after the object, which may be
+        // another object's.
+        let stored = stored_schemas(&mut conn, None).await?;
+        let mut catalog = Catalog::new();
+        if let Some(table) = self.caps.names.table_to_drop(object, &stored) {
+            let mut own = ObjectSchema::new(object);
+            own.table_name = Some(table);
+            catalog.insert(own)?;
+            let compiler = SqlCompiler::new(&self.dialect, &catalog);
+            execute(&mut conn, compiler.drop_table(object)?).await?;
+        }
         execute(
             &mut conn,
             Statement::new(
@@ -1311,7 +1472,10 @@ impl Driver for MySqlDriver {
         let mut handle = self.handle(cx.tx, at).await?;
         let deadline = match Deadline::start(at, &mut handle, &self.pool).await {
             Ok(d) => d,
-            Err(e) => return Err(handle.failed(e)),
+            Err(e) => {
+                handle.settle();
+                return Err(handle.failed(e));
+            }
         };
         let Statement {
             sql,
@@ -1333,11 +1497,17 @@ impl Driver for MySqlDriver {
             let mut failed = None;
             let mut expired = false;
             {
-                let conn = handle.conn()?;
+                let (conn, in_flight) = handle.conn_and_flag()?;
                 let mut rows = sqlx::query_with(AssertSqlSafe(sql), args)
                     .fetch(conn)
                     .map_err(|e| from_sqlx(e, "reading rows"));
                 loop {
+                    // Reading a row counts as a request on its way: a stream
+                    // dropped while sqlx is inside a packet leaves the
+                    // connection unreadable (its next use waited forever),
+                    // so it is then closed. Dropped between rows (a loop
+                    // broken off), the rest is drained by the next use.
+                    *in_flight = true;
                     // The time limit covers the whole stream.
                     let next = match &deadline {
                         None => rows.next().await,
@@ -1350,6 +1520,7 @@ impl Driver for MySqlDriver {
                             }
                         }
                     };
+                    *in_flight = false;
                     match next {
                         None => break,
                         Some(Ok(row)) => yield decode(&compiler, &columns, &mut readers, &row)?,
@@ -1419,8 +1590,12 @@ impl Driver for MySqlDriver {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Err(handle.failed(from_sqlx(e, "explaining a query"))),
+            Err(e) => {
+                handle.settle();
+                return Err(handle.failed(from_sqlx(e, "explaining a query")));
+            }
         };
+        handle.settle();
         let mut readers = None;
         for row in rows {
             if readers.is_none() {
@@ -1578,7 +1753,11 @@ impl Driver for MySqlDriver {
                 IsolationLevel::ReadCommitted => "START TRANSACTION",
                 _ => "START TRANSACTION WITH CONSISTENT SNAPSHOT",
             };
-            let mut tx = Tx { conn, ended: false };
+            let mut tx = Tx {
+                conn,
+                in_flight: false,
+                ended: false,
+            };
             simple(&mut tx.conn, start).await?;
             Ok::<Tx, Error>(tx)
         })
@@ -1608,6 +1787,9 @@ impl Driver for MySqlDriver {
         if let Some(slot) = slot
             && let Ok(mut guard) = slot.try_lock()
             && let Some(t) = guard.take()
+            // Cut off mid-request: its connection may never answer a
+            // rollback; dropped, the connection is closed instead.
+            && !t.in_flight
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(async move {

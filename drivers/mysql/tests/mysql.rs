@@ -840,6 +840,85 @@ fn collisions_count_objects_synced_by_other_engines() {
     });
 }
 
+/// `drop_object` drops the object's own table (its `tableName`), not
+/// another object's table that carries its name.
+#[test]
+fn drop_object_drops_its_own_table() {
+    rt().block_on(async {
+        let engine = bare_engine("dropown").await;
+        objectql_conformance::storage::drop_object_drops_its_own_table(&engine)
+            .await
+            .unwrap();
+        engine.close().await.unwrap();
+        drop_database("dropown").await;
+    });
+}
+
+/// Two processes registering at the same moment (issue 12 §4): the sync
+/// holds the database's `GET_LOCK` from the collision check to the stored
+/// schema. Two objects claiming one `tableName` admit exactly one (the
+/// other gets a validation error naming both), and the same object
+/// registered by both at once succeeds twice. Before, both read an empty
+/// schema table and both went ahead.
+#[test]
+fn concurrent_registrations_take_turns() {
+    rt().block_on(async {
+        for round in 0..20 {
+            let (a, b) = (bare_engine("race").await, bare_engine("race").await);
+            let register = |e: Engine, name: String, table: String| {
+                tokio::spawn(async move {
+                    let r = e
+                        .register_json(&json!({"name": name, "tableName": table, "fields": {"v": {"type": "integer"}}}))
+                        .await;
+                    (e, r)
+                })
+            };
+            let table = format!("shared{round}");
+            let (ra, rb) = tokio::join!(
+                register(a, format!("a{round}"), table.clone()),
+                register(b, format!("b{round}"), table.clone())
+            );
+            let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+            let (winner, loser) = match (&ra, &rb) {
+                (Ok(()), Err(e)) => (format!("a{round}"), e),
+                (Err(e), Ok(())) => (format!("b{round}"), e),
+                _ => panic!("round {round}: expected one registration to win, got {ra:?} and {rb:?}"),
+            };
+            assert_eq!(loser.category(), "validation", "round {round}: {loser}");
+            let msg = loser.to_string();
+            assert!(
+                msg.contains(&format!("`a{round}`")) && msg.contains(&format!("`b{round}`")),
+                "round {round}: {msg}"
+            );
+            let same = format!("same{round}");
+            let (ra, rb) = tokio::join!(
+                register(a, same.clone(), same.clone()),
+                register(b, same.clone(), same.clone())
+            );
+            let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+            ra.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            rb.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            a.close().await.unwrap();
+            b.close().await.unwrap();
+            let mut admin = admin().await;
+            let stored: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST(`name` AS CHAR) FROM {}.`_objectql_schema` WHERE `name` IN (?, ?, ?) ORDER BY 1",
+                quoted(&database_name("race"))
+            )))
+            .bind(format!("a{round}"))
+            .bind(format!("b{round}"))
+            .bind(&same)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            let mut expected = vec![winner, same];
+            expected.sort();
+            assert_eq!(stored, expected, "round {round}");
+        }
+        drop_database("race").await;
+    });
+}
+
 /// A declared unique constraint missing on the server is found at sync
 /// (issue 12 §5), whether it was dropped or replaced by an index of the
 /// same name over another column, or by a prefix index: the schema is
@@ -940,4 +1019,123 @@ fn paged_reads_by_the_primary_key_use_its_index() {
         e.close().await.unwrap();
         drop_database("own_order").await;
     });
+}
+
+/// Issue 14 §5 at scale: over 1,000,000 rows, a primary-key-ordered
+/// `limit 20` read and keyset-cursor pages (both directions) compile to
+/// SQL that MariaDB answers from the primary key's index reading only the
+/// page: `ANALYZE FORMAT=JSON` of the very statement the driver runs
+/// shows no filesort and at most page + 1 rows read.
+#[test]
+fn ordered_pages_over_a_million_rows_read_only_the_page() {
+    use objectql::{Cursor, ResolveContext};
+    use objectql_planner::sql::SqlCompiler;
+    use objectql_query_ast::validate_query;
+    rt().block_on(async {
+        let e = bare_engine("million").await;
+        e.register_json(&json!({"name": "big", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        let db_name = quoted(&database_name("million"));
+        let mut admin = admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "USE {db_name}; \
+             CREATE TABLE `digits` (`d` INT); \
+             INSERT INTO `digits` VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9); \
+             INSERT INTO `big` (`id`, `v`) \
+             SELECT CONCAT('k', LPAD(n, 7, '0')), n % 7 FROM ( \
+               SELECT a.d + 10 * b.d + 100 * c.d + 1000 * x.d + 10000 * y.d + 100000 * z.d AS n \
+               FROM `digits` a, `digits` b, `digits` c, `digits` x, `digits` y, `digits` z) AS s; \
+             ANALYZE TABLE `big`"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let catalog = e.catalog().unwrap();
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        let dialect = dialect_for_version(&version);
+        let cursor = |id: &str| Cursor {
+            after: [("id".to_owned(), Value::from(id))].into_iter().collect(),
+        };
+        let db = e.default_session();
+        assert_eq!(db.count("big", None).await.unwrap(), 1_000_000);
+        for (label, q, first) in [
+            (
+                "first page",
+                Query::new("big").asc("id").limit(20),
+                "k0000000",
+            ),
+            (
+                "keyset page",
+                Query::new("big")
+                    .asc("id")
+                    .limit(20)
+                    .after(cursor("k0500000")),
+                "k0500001",
+            ),
+            (
+                "keyset page, descending",
+                Query::new("big")
+                    .desc("id")
+                    .limit(20)
+                    .after(cursor("k0500000")),
+                "k0499999",
+            ),
+        ] {
+            let valid = validate_query(&q, &catalog, &ResolveContext::now()).unwrap();
+            let st = SqlCompiler::new(&dialect, &catalog).select(&valid).unwrap();
+            let mut analyze = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+                "ANALYZE FORMAT=JSON {}",
+                st.sql
+            )));
+            for p in &st.params {
+                analyze = match p {
+                    Value::String(s) => analyze.bind(s.clone()),
+                    Value::Int(i) => analyze.bind(*i),
+                    other => panic!("{label}: unexpected parameter {other:?}"),
+                };
+            }
+            let text = analyze.fetch_one(&mut admin).await.unwrap();
+            let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(!text.contains("filesort"), "{label}: {text}");
+            let read = rows_read(&plan);
+            assert!(!read.is_empty(), "{label}: no table access: {text}");
+            for r in read {
+                assert!(r <= 21.0, "{label}: a table access read {r} rows: {text}");
+            }
+            let got = db.find(&q).await.unwrap();
+            assert_eq!(got.len(), 20, "{label}");
+            assert_eq!(got[0]["id"], Value::from(first), "{label}");
+        }
+        e.close().await.unwrap();
+        drop_database("million").await;
+    });
+}
+
+/// The `r_rows` (rows actually read) of every table access in a MariaDB
+/// `ANALYZE FORMAT=JSON` plan.
+fn rows_read(node: &serde_json::Value) -> Vec<f64> {
+    let mut out = Vec::new();
+    match node {
+        serde_json::Value::Object(map) => {
+            if let Some(table) = map.get("table")
+                && let Some(r) = table.get("r_rows").and_then(serde_json::Value::as_f64)
+            {
+                out.push(r);
+            }
+            for v in map.values() {
+                out.extend(rows_read(v));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                out.extend(rows_read(v));
+            }
+        }
+        _ => {}
+    }
+    out
 }

@@ -392,18 +392,57 @@ impl PostgresDriver {
     /// objects synced by this process and by every other one.
     async fn stored_schemas(&self, only: Option<&str>) -> Result<Vec<ObjectSchema>> {
         let mut conn = self.acquire().await?;
-        let sql = format!(
-            "SELECT \"name\", \"schema\" FROM {} WHERE $1::text IS NULL OR \"name\" = $1",
-            quote_ident(SCHEMA_TABLE)
-        );
-        let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(only)
-            .fetch_all(&mut *conn)
+        stored_schemas_on(&mut conn, only).await
+    }
+
+    /// `sync_schema`'s work inside its transaction on `conn`: waits for the
+    /// database's sync lock, checks for collisions against every stored
+    /// schema (this process's and every other one's), then runs the DDL
+    /// and stores the schema.
+    async fn sync_locked(&self, conn: &mut PgConnection, schema: &ObjectSchema) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+            .bind(SYNC_LOCK)
+            .execute(&mut *conn)
             .await
-            .map_err(|e| from_sqlx(e, "reading the schema table"))?;
-        rows.iter()
-            .map(|(name, json)| objectql_driver::parse_stored_schema(name, json))
-            .collect()
+            .map_err(|e| from_sqlx(e, "taking the schema sync lock"))?;
+        let stored = stored_schemas_on(conn, None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
+        let mut catalog = Catalog::new();
+        // Foreign keys name the referenced tables' keys: those objects
+        // were synced before, and their schemas are in the schema table.
+        for f in schema.fields.values() {
+            if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
+                && *target != schema.name
+                && catalog.get(target).is_none()
+                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
+            {
+                catalog.insert(referenced.clone())?;
+            }
+        }
+        catalog.insert(schema.clone())?;
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        // A table objectql did not create (an external database) is
+        // introspected and migrated like one it did: nothing is recreated,
+        // and a schema that matches it runs no DDL at all.
+        let existing = match stored.iter().find(|s| s.name == schema.name) {
+            Some(old) if old == schema => return Ok(()),
+            Some(old) => Some(old.clone()),
+            None => crate::introspect::table(conn, schema.table()).await?,
+        };
+        let mut statements = match existing {
+            Some(old) => compiler.migrate(&old, schema)?,
+            None => compiler.create_table(schema)?,
+        };
+        let json = serde_json::to_string(schema)
+            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {} (\"name\", \"schema\") VALUES ($1, $2) ON CONFLICT (\"name\") DO UPDATE SET \"schema\" = excluded.\"schema\"",
+                quote_ident(SCHEMA_TABLE)
+            ),
+            vec![Value::String(schema.name.clone()), Value::String(json)],
+        ));
+        run_all(&self.dialect, conn, statements).await.map(drop)
     }
 
     /// Refuses `schema` unless its table enforces every key it declares
@@ -548,6 +587,31 @@ impl Drop for Midway {
             self.handle.discard();
         }
     }
+}
+
+/// The first key of the advisory lock that serializes `sync_schema` across
+/// every process using a schema ("objq" in ASCII); the second key is the
+/// hash of the schema's name, so syncs in other schemas do not wait.
+const SYNC_LOCK: i32 = 0x6f62_6a71;
+
+/// [`PostgresDriver::stored_schemas`] on a given connection (inside
+/// `sync_schema`'s transaction, after its lock).
+async fn stored_schemas_on(
+    conn: &mut PgConnection,
+    only: Option<&str>,
+) -> Result<Vec<ObjectSchema>> {
+    let sql = format!(
+        "SELECT \"name\", \"schema\" FROM {} WHERE $1::text IS NULL OR \"name\" = $1",
+        quote_ident(SCHEMA_TABLE)
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(only)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "reading the schema table"))?;
+    rows.iter()
+        .map(|(name, json)| objectql_driver::parse_stored_schema(name, json))
+        .collect()
 }
 
 fn is_catalog_race(e: &sqlx::Error) -> bool {
@@ -699,65 +763,56 @@ impl Driver for PostgresDriver {
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
         self.caps.check_schema(schema, self.name())?;
-        // Objects synced by other processes share the database: their
-        // tables count for collisions as much as this engine's.
-        let stored = self.stored_schemas(None).await?;
-        self.caps.names.check_schema(schema, &stored)?;
-        let mut catalog = Catalog::new();
-        // Foreign keys name the referenced tables' keys: those objects
-        // were synced before, and their schemas are in the schema table.
-        for f in schema.fields.values() {
-            if let (Some(target), Some(_)) = (&f.reference, f.delete_behavior)
-                && *target != schema.name
-                && catalog.get(target).is_none()
-                && let Some(referenced) = stored.iter().find(|s| s.name == *target)
-            {
-                catalog.insert(referenced.clone())?;
-            }
-        }
-        catalog.insert(schema.clone())?;
-        let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        // A table objectql did not create (an external database) is
-        // introspected and migrated like one it did: nothing is recreated,
-        // and a schema that matches it runs no DDL at all.
-        let existing = match stored.iter().find(|s| s.name == schema.name) {
-            Some(old) if old == schema => return self.check_unique_keys(schema).await,
-            Some(old) => Some(old.clone()),
-            None => {
-                let mut conn = self.acquire().await?;
-                crate::introspect::table(&mut conn, schema.table()).await?
-            }
+        // The collision check, the DDL and the stored schema run in one
+        // transaction holding the database's sync lock: two processes
+        // registering objects that share a table (or the same object) at
+        // the same moment take turns, and the second sees the first's
+        // schema. Cut off midway (cancelled), `Midway` closes the
+        // connection and the server rolls back and releases the lock.
+        let mut write = Midway {
+            handle: self.handle(None, None).await?,
+            done: false,
         };
-        let mut statements = match existing {
-            Some(old) => compiler.migrate(&old, schema)?,
-            None => compiler.create_table(schema)?,
+        let conn = write.handle.conn()?;
+        simple(conn, "BEGIN").await?;
+        let outcome = self.sync_locked(conn, schema).await;
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
         };
-        let json = serde_json::to_string(schema)
-            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
-        statements.push(Statement::new(
-            format!(
-                "INSERT INTO {} (\"name\", \"schema\") VALUES ($1, $2) ON CONFLICT (\"name\") DO UPDATE SET \"schema\" = excluded.\"schema\"",
-                quote_ident(SCHEMA_TABLE)
-            ),
-            vec![Value::String(schema.name.clone()), Value::String(json)],
-        ));
-        self.run_atomic(None, None, statements).await?;
+        let ended = simple(conn, end).await;
+        write.done = true;
+        drop(write);
+        outcome?;
+        ended?;
         self.check_unique_keys(schema).await
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {
-        let catalog = Catalog::new();
+        // The object's table is the one its stored schema names (its
+        // `tableName`), not a table named after the object, which may be
+        // another object's.
+        let stored = self.stored_schemas(None).await?;
+        let mut catalog = Catalog::new();
+        let table = self.caps.names.table_to_drop(object, &stored);
+        if let Some(table) = &table {
+            let mut own = ObjectSchema::new(object);
+            own.table_name = Some(table.clone());
+            catalog.insert(own)?;
+        }
         let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        let statements = vec![
-            compiler.drop_table(object)?,
-            Statement::new(
-                format!(
-                    "DELETE FROM {} WHERE \"name\" = $1",
-                    quote_ident(SCHEMA_TABLE)
-                ),
-                vec![Value::String(object.to_owned())],
+        let mut statements = Vec::new();
+        if table.is_some() {
+            statements.push(compiler.drop_table(object)?);
+        }
+        statements.push(Statement::new(
+            format!(
+                "DELETE FROM {} WHERE \"name\" = $1",
+                quote_ident(SCHEMA_TABLE)
             ),
-        ];
+            vec![Value::String(object.to_owned())],
+        ));
         self.run_atomic(None, None, statements).await.map(drop)
     }
 

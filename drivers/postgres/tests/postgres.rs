@@ -352,6 +352,84 @@ async fn collisions_count_objects_synced_by_other_engines() {
     drop_schema(&ns).await;
 }
 
+/// `drop_object` drops the object's own table (its `tableName`), not
+/// another object's table that carries its name.
+#[tokio::test]
+async fn drop_object_drops_its_own_table() {
+    let ns = fresh_namespace("dropown");
+    let engine = engine_in(&ns, |_| {}).await;
+    objectql_conformance::storage::drop_object_drops_its_own_table(&engine)
+        .await
+        .unwrap();
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// Two processes registering at the same moment (issue 12 §4): the
+/// collision check and the DDL run in one transaction under the schema's
+/// sync lock. Two objects claiming one `tableName` admit exactly one (the
+/// other gets a validation error naming both), and the same object
+/// registered by both processes at once succeeds twice with one table.
+/// Before, both read an empty schema table and both went ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_take_turns() {
+    let ns = fresh_namespace("race");
+    for round in 0..25 {
+        let (a, b) = (engine_in(&ns, |_| {}).await, engine_in(&ns, |_| {}).await);
+        let register = |e: objectql::Engine, name: String, table: String| {
+            tokio::spawn(async move {
+                let r = e
+                    .register_json(&serde_json::json!({"name": name, "tableName": table, "fields": {"v": {"type": "integer"}}}))
+                    .await;
+                (e, r)
+            })
+        };
+        let table = format!("shared{round}");
+        let (ra, rb) = tokio::join!(
+            register(a, format!("a{round}"), table.clone()),
+            register(b, format!("b{round}"), table.clone())
+        );
+        let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+        let (winner, loser) = match (&ra, &rb) {
+            (Ok(()), Err(e)) => (format!("a{round}"), e),
+            (Err(e), Ok(())) => (format!("b{round}"), e),
+            _ => panic!("round {round}: expected one registration to win, got {ra:?} and {rb:?}"),
+        };
+        assert_eq!(loser.category(), "validation", "round {round}: {loser}");
+        let msg = loser.to_string();
+        assert!(
+            msg.contains(&format!("`a{round}`")) && msg.contains(&format!("`b{round}`")),
+            "round {round}: {msg}"
+        );
+        // The same object from both at once: both succeed, one table.
+        let same = format!("same{round}");
+        let (ra, rb) = tokio::join!(
+            register(a, same.clone(), same.clone()),
+            register(b, same.clone(), same.clone())
+        );
+        let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+        ra.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        rb.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        let mut admin = admin().await;
+        let stored: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT \"name\" FROM {}.\"_objectql_schema\" WHERE \"name\" IN ($1, $2, $3) ORDER BY 1",
+            quoted(&ns)
+        )))
+        .bind(format!("a{round}"))
+        .bind(format!("b{round}"))
+        .bind(&same)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        let mut expected = vec![winner, same];
+        expected.sort();
+        assert_eq!(stored, expected, "round {round}");
+    }
+    drop_schema(&ns).await;
+}
+
 /// A declared unique constraint missing on the server is found at sync
 /// (issue 12 §5), whether it was dropped or replaced by an index of the
 /// same name over another column: the schema is refused with
@@ -478,4 +556,117 @@ async fn paged_reads_by_the_primary_key_use_its_index() {
     assert!(plan[0].detail.contains("NULLS FIRST"), "{}", plan[0].detail);
     engine.close().await.unwrap();
     drop_schema(&ns).await;
+}
+
+/// Issue 14 §5 at scale: over 1,000,000 rows, a primary-key-ordered
+/// `limit 20` read and keyset-cursor pages (both directions) compile to
+/// SQL that PostgreSQL answers by walking the primary key's index and
+/// reading only the page: `EXPLAIN (ANALYZE)` of the very statement the
+/// driver runs shows no sequential scan, no sort, and at most page + 1
+/// rows out of the index scan.
+#[tokio::test]
+async fn ordered_pages_over_a_million_rows_read_only_the_page() {
+    use objectql::{Cursor, ResolveContext};
+    use objectql_planner::sql::{PostgresDialect, SqlCompiler};
+    use objectql_query_ast::validate_query;
+    let ns = fresh_namespace("million");
+    let engine = engine_in(&ns, |_| {}).await;
+    engine
+        .register_json(&serde_json::json!({"name": "big", "fields": {"v": {"type": "integer"}}}))
+        .await
+        .unwrap();
+    let mut admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {ns}.\"big\" (\"id\", \"v\") \
+         SELECT 'k' || lpad(g::text, 7, '0'), g % 7 FROM generate_series(0, 999999) AS g; \
+         ANALYZE {ns}.\"big\"",
+        ns = quoted(&ns)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET search_path TO {}",
+        quoted(&ns)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let catalog = engine.catalog().unwrap();
+    let dialect = PostgresDialect { version: (15, 0) };
+    let cursor = |id: &str| Cursor {
+        after: [("id".to_owned(), Value::from(id))].into_iter().collect(),
+    };
+    let db = engine.default_session();
+    assert_eq!(db.count("big", None).await.unwrap(), 1_000_000);
+    for (label, q, first) in [
+        (
+            "first page",
+            Query::new("big").asc("id").limit(20),
+            "k0000000",
+        ),
+        (
+            "keyset page",
+            Query::new("big")
+                .asc("id")
+                .limit(20)
+                .after(cursor("k0500000")),
+            "k0500001",
+        ),
+        (
+            "keyset page, descending",
+            Query::new("big")
+                .desc("id")
+                .limit(20)
+                .after(cursor("k0500000")),
+            "k0499999",
+        ),
+    ] {
+        let valid = validate_query(&q, &catalog, &ResolveContext::now()).unwrap();
+        let st = SqlCompiler::new(&dialect, &catalog).select(&valid).unwrap();
+        let mut explain = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, FORMAT JSON) {}",
+            st.sql
+        )));
+        for p in &st.params {
+            explain = match p {
+                Value::String(s) => explain.bind(s.clone()),
+                Value::Int(i) => explain.bind(*i),
+                other => panic!("{label}: unexpected parameter {other:?}"),
+            };
+        }
+        let plan = explain.fetch_one(&mut admin).await.unwrap();
+        let text = plan.to_string();
+        assert!(!text.contains("\"Seq Scan\""), "{label}: {text}");
+        assert!(!text.contains("\"Sort\""), "{label}: {text}");
+        let scans = index_scan_rows(&plan[0]["Plan"]);
+        assert!(!scans.is_empty(), "{label}: no index scan: {text}");
+        for rows in scans {
+            assert!(
+                rows <= 21,
+                "{label}: an index scan read {rows} rows: {text}"
+            );
+        }
+        let got = db.find(&q).await.unwrap();
+        assert_eq!(got.len(), 20, "{label}");
+        assert_eq!(got[0]["id"], Value::from(first), "{label}");
+    }
+    engine.close().await.unwrap();
+    drop_schema(&ns).await;
+}
+
+/// The "Actual Rows" of every index scan node in an `EXPLAIN (FORMAT
+/// JSON)` plan tree.
+fn index_scan_rows(node: &serde_json::Value) -> Vec<u64> {
+    let mut out = Vec::new();
+    if node["Node Type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Index"))
+    {
+        out.push(node["Actual Rows"].as_u64().unwrap_or(u64::MAX));
+    }
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        out.extend(index_scan_rows(child));
+    }
+    out
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,8 +115,10 @@ pub struct LibsqlSetup {
     pub max_connections: u32,
     /// How long a caller waits for a free connection.
     pub acquire_timeout: Duration,
-    /// How long SQLite retries a locked database before answering `Busy`;
-    /// `None` where the engine is not local (a remote server decides).
+    /// How long a statement that takes the write lock waits for a locked
+    /// database before answering `Busy` (asynchronously: the runtime's
+    /// worker is not blocked); `None` where the engine is not local (a
+    /// remote server decides).
     pub busy_timeout: Option<Duration>,
     /// Switch the file to WAL on open (local files only).
     pub wal: bool,
@@ -157,6 +159,23 @@ pub(crate) struct Conn {
     pool: Arc<Pool>,
     /// Held until the connection is back in the pool (or closed).
     permit: Option<OwnedSemaphorePermit>,
+    /// A request is on its way (see [`Conn::track`]).
+    in_flight: AtomicBool,
+}
+
+impl Conn {
+    /// Runs one request on this connection, remembering that it is on its
+    /// way until it finishes. Cut off midway (the caller's future dropped),
+    /// the mark stays: a network connection (remote, embedded replica)
+    /// whose request was cut no longer knows where its server-side stream
+    /// is (its next request was refused: "invalid baton"), so it is closed
+    /// on drop instead of pooled. Local requests finish within one poll.
+    pub(crate) async fn track<T>(&self, request: impl std::future::Future<Output = T>) -> T {
+        self.in_flight.store(true, Ordering::Relaxed);
+        let out = request.await;
+        self.in_flight.store(false, Ordering::Relaxed);
+        out
+    }
 }
 
 impl std::ops::Deref for Conn {
@@ -169,6 +188,14 @@ impl std::ops::Deref for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        if self.in_flight.load(Ordering::Relaxed) {
+            // Cut off mid-request: closed. Dropping the last handle asks the
+            // server to close the stream (libSQL sends its baton), which
+            // rolls back what it held; a stream the server had moved on
+            // from expires on the server instead.
+            self.pool.opened.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
         if self.inner.is_autocommit() {
             if let Ok(mut idle) = self.pool.idle.lock() {
                 idle.push(self.inner.clone());
@@ -282,21 +309,36 @@ impl Pool {
             .db
             .connect()
             .map_err(|e| from_libsql(e, "connecting"))?;
-        if let Some(busy) = self.setup.busy_timeout {
-            c.busy_timeout(busy)
+        // SQLite's own busy handler would sleep on the runtime worker that
+        // runs the statement, stalling every task queued there (a task
+        // holding the lock included: two engines on one file then waited
+        // out the whole timeout). A locked database answers at once, and
+        // the driver waits for the lock asynchronously, up to
+        // `busy_timeout` (`wait_for_lock`).
+        if self.setup.busy_timeout.is_some() {
+            c.busy_timeout(Duration::ZERO)
                 .map_err(|e| from_libsql(e, "setting busy_timeout"))?;
         }
         Ok(c)
     }
 
     pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Conn> {
+        // Counted while waiting, also when the wait is cut off (the caller's
+        // future dropped): the count once grew by one per cancelled call.
+        struct Waiting<'a>(&'a AtomicU32);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(&self.waiting);
         let permit = tokio::time::timeout(
             self.setup.acquire_timeout,
             Arc::clone(&self.permits).acquire_owned(),
         )
         .await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let permit = match permit {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => {
@@ -319,6 +361,7 @@ impl Pool {
             inner: conn,
             pool: Arc::clone(self),
             permit: Some(permit),
+            in_flight: AtomicBool::new(false),
         })
     }
 

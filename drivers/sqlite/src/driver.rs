@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -80,9 +81,9 @@ enum Handle {
 }
 
 impl std::ops::Deref for Handle {
-    type Target = libsql::Connection;
+    type Target = Conn;
 
-    fn deref(&self) -> &libsql::Connection {
+    fn deref(&self) -> &Conn {
         match self {
             Self::Pooled(c) => c,
             Self::Tx(g) => g,
@@ -126,13 +127,15 @@ impl SqliteDriver {
             txs: Transactions::default(),
             next_tx: AtomicU64::new(1),
         };
-        driver
-            .exec_sql(
+        {
+            let conn = driver.pool.acquire().await?;
+            wait_for_lock(
+                &conn,
                 &format!("CREATE TABLE IF NOT EXISTS {} (\"name\" TEXT PRIMARY KEY, \"schema\" TEXT NOT NULL)", quote_ident('"', SCHEMA_TABLE)),
-                Vec::new(),
-                None,
+                driver.pool.setup().busy_timeout,
             )
             .await?;
+        }
         Ok(driver)
     }
 
@@ -182,11 +185,6 @@ impl SqliteDriver {
         }
     }
 
-    async fn exec_sql(&self, sql: &str, params: Vec<Value>, tx: Option<TxId>) -> Result<u64> {
-        let conn = self.handle(tx).await?;
-        execute(&conn, sql, params).await
-    }
-
     /// Runs several statements atomically (inside the caller's transaction
     /// as a savepoint, or as a transaction of their own) and collects the
     /// rows they return.
@@ -198,6 +196,11 @@ impl SqliteDriver {
     ) -> Result<(Vec<Record>, u64)> {
         let conn = self.handle(tx).await?;
         let single = statements.len() == 1;
+        // Outside a transaction every write, one statement too, runs inside
+        // `BEGIN IMMEDIATE`: the lock is waited for without blocking the
+        // runtime (`wait_for_lock`), and the statement then never meets a
+        // locked database.
+        let wrap = tx.is_none() || !single;
         let (begin, commit, rollback) = if tx.is_some() {
             (
                 "SAVEPOINT objectql_write",
@@ -217,7 +220,9 @@ impl SqliteDriver {
             txs: &self.txs,
             tx: tx.filter(|_| !single),
         };
-        if !single {
+        if tx.is_none() {
+            wait_for_lock(&conn, begin, self.pool.setup().busy_timeout).await?;
+        } else if wrap {
             execute(&conn, begin, Vec::new()).await?;
         }
         let mut rows = Vec::new();
@@ -246,11 +251,11 @@ impl SqliteDriver {
                 break;
             }
         }
-        if !single {
+        if wrap {
             match &result {
                 Ok(()) => execute(&conn, commit, Vec::new()).await.map(drop)?,
                 Err(_) => {
-                    conn.execute_batch(rollback)
+                    conn.track(conn.execute_batch(rollback))
                         .await
                         .map_err(|e| from_libsql(e, "rolling back"))?;
                 }
@@ -266,41 +271,43 @@ impl SqliteDriver {
 
     /// The schemas in the schema table (only `object`'s, when given): the
     /// objects synced by this process and by every other one.
+    /// `sync_schema`'s work inside its write transaction on `conn`: the
+    /// collision check against every stored schema (this process's and
+    /// every other one's), then the DDL and the stored schema.
+    async fn sync_locked(&self, conn: &Conn, schema: &ObjectSchema) -> Result<()> {
+        let stored = stored_schemas_on(conn, None).await?;
+        self.caps.names.check_schema(schema, &stored)?;
+        let mut catalog = objectql_query_ast::Catalog::new();
+        catalog.insert(schema.clone())?;
+        let compiler = SqlCompiler::new(&self.dialect, &catalog);
+        let mut statements = match stored.into_iter().find(|s| s.name == schema.name) {
+            Some(old) if old == *schema => return Ok(()),
+            Some(old) => compiler.migrate(&old, schema)?,
+            None => compiler.create_table(schema)?,
+        };
+        let json = serde_json::to_string(schema)
+            .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
+        statements.push(Statement::new(
+            format!(
+                "INSERT OR REPLACE INTO {} (\"name\", \"schema\") VALUES (?, ?)",
+                quote_ident('"', SCHEMA_TABLE)
+            ),
+            vec![Value::String(schema.name.clone()), Value::String(json)],
+        ));
+        for st in statements {
+            if st.columns.is_empty() {
+                execute(conn, &st.sql, st.params).await?;
+            } else {
+                query(&compiler, conn, st).await?;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
     async fn stored_schemas(&self, only: Option<&str>) -> Result<Vec<ObjectSchema>> {
         let conn = self.pool.acquire().await?;
-        let table = quote_ident('"', SCHEMA_TABLE);
-        let mut rows = match only {
-            Some(object) => {
-                conn.query(
-                    &format!("SELECT \"name\", \"schema\" FROM {table} WHERE \"name\" = ?"),
-                    vec![libsql::Value::Text(object.to_owned())],
-                )
-                .await
-            }
-            None => {
-                conn.query(&format!("SELECT \"name\", \"schema\" FROM {table}"), ())
-                    .await
-            }
-        }
-        .map_err(|e| from_libsql(e, "reading the schema table"))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows
-            .next()
-            .await
-            .map_err(|e| from_libsql(e, "reading the schema table"))?
-        {
-            let text = |i| match row.get_value(i) {
-                Ok(libsql::Value::Text(t)) => Ok(t),
-                Ok(_) => Err(Error::driver(
-                    DriverErrorKind::Decode,
-                    "the schema table holds a value that is not text",
-                )),
-                Err(e) => Err(from_libsql(e, "reading the schema table")),
-            };
-            let (name, json) = (text(0)?, text(1)?);
-            out.push(objectql_driver::parse_stored_schema(&name, &json)?);
-        }
-        Ok(out)
+        stored_schemas_on(&conn, only).await
     }
 
     /// The column lists of `table`'s unique indexes (the primary key's
@@ -311,7 +318,7 @@ impl SqliteDriver {
         let conn = self.pool.acquire().await?;
         let what = "reading the table's unique indexes";
         let mut rows = conn
-            .query(
+            .track(conn.query(
                 "SELECT il.\"name\", ii.\"name\" FROM pragma_index_list(?1) AS il \
                  JOIN pragma_index_info(il.\"name\") AS ii \
                  WHERE il.\"unique\" = 1 AND il.\"partial\" = 0 \
@@ -319,7 +326,7 @@ impl SqliteDriver {
                  SELECT NULL, \"name\" FROM pragma_table_info(?1) WHERE \"pk\" > 0 \
                  ORDER BY 1",
                 vec![libsql::Value::Text(table.to_owned())],
-            )
+            ))
             .await
             .map_err(|e| from_libsql(e, what))?;
         let mut out: Vec<(Option<String>, Vec<String>)> = Vec::new();
@@ -375,19 +382,86 @@ async fn sqlite_version(conn: &libsql::Connection) -> Result<(u32, u32, u32)> {
     ))
 }
 
-async fn execute(conn: &libsql::Connection, sql: &str, params: Vec<Value>) -> Result<u64> {
+/// [`SqliteDriver::stored_schemas`] on a given connection: inside a write
+/// transaction, what it reads cannot change before the transaction ends.
+async fn stored_schemas_on(conn: &Conn, only: Option<&str>) -> Result<Vec<ObjectSchema>> {
+    let table = quote_ident('"', SCHEMA_TABLE);
+    let mut rows = match only {
+        Some(object) => {
+            conn.track(conn.query(
+                &format!("SELECT \"name\", \"schema\" FROM {table} WHERE \"name\" = ?"),
+                vec![libsql::Value::Text(object.to_owned())],
+            ))
+            .await
+        }
+        None => {
+            conn.track(conn.query(&format!("SELECT \"name\", \"schema\" FROM {table}"), ()))
+                .await
+        }
+    }
+    .map_err(|e| from_libsql(e, "reading the schema table"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows
+        .next()
+        .await
+        .map_err(|e| from_libsql(e, "reading the schema table"))?
+    {
+        let text = |i| match row.get_value(i) {
+            Ok(libsql::Value::Text(t)) => Ok(t),
+            Ok(_) => Err(Error::driver(
+                DriverErrorKind::Decode,
+                "the schema table holds a value that is not text",
+            )),
+            Err(e) => Err(from_libsql(e, "reading the schema table")),
+        };
+        let (name, json) = (text(0)?, text(1)?);
+        out.push(objectql_driver::parse_stored_schema(&name, &json)?);
+    }
+    Ok(out)
+}
+
+async fn execute(conn: &Conn, sql: &str, params: Vec<Value>) -> Result<u64> {
     let raw = params.into_iter().map(to_raw).collect::<Result<Vec<_>>>()?;
     tracing::trace!(sql, "sqlite execute");
-    conn.execute(sql, raw)
+    conn.track(conn.execute(sql, raw))
         .await
         .map_err(|e| from_libsql(e, "executing a statement"))
 }
 
-async fn query(
-    compiler: &SqlCompiler<'_>,
-    conn: &libsql::Connection,
-    st: Statement,
-) -> Result<Vec<Record>> {
+/// Runs `sql` (no parameters), which takes the database's write lock
+/// (`BEGIN IMMEDIATE`, DDL outside a transaction), waiting for a locked database for up to `wait`
+/// without blocking the runtime: connections answer `SQLITE_BUSY` at once
+/// (see `Pool::connect`), and the statement is tried again after a pause
+/// (1 ms, doubling up to 20 ms). A statement that answered busy changed
+/// nothing, so trying it again is safe. `wait` is `None` on a remote
+/// server, which waits (or not) by itself.
+async fn wait_for_lock(conn: &Conn, sql: &str, wait: Option<Duration>) -> Result<()> {
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.track(conn.execute(sql, ())).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_busy(&e) => {
+                let now = tokio::time::Instant::now();
+                match deadline {
+                    Some(d) if now + pause <= d => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(20));
+                    }
+                    _ => return Err(from_libsql(e, "waiting for the database's write lock")),
+                }
+            }
+            Err(e) => return Err(from_libsql(e, "taking the database's write lock")),
+        }
+    }
+}
+
+/// `SQLITE_BUSY` (any extended code): the lock was not taken.
+fn is_busy(e: &libsql::Error) -> bool {
+    matches!(e, libsql::Error::SqliteFailure(code, _) if code & 0xff == 5)
+}
+
+async fn query(compiler: &SqlCompiler<'_>, conn: &Conn, st: Statement) -> Result<Vec<Record>> {
     // The statement is consumed: its parameters move into libsql without a copy.
     let raw = st
         .params
@@ -396,7 +470,7 @@ async fn query(
         .collect::<Result<Vec<_>>>()?;
     tracing::trace!(sql = st.sql, "sqlite query");
     let mut rows = conn
-        .query(&st.sql, raw)
+        .track(conn.query(&st.sql, raw))
         .await
         .map_err(|e| from_libsql(e, "running a query"))?;
     let mut out = Vec::new();
@@ -458,48 +532,52 @@ impl Driver for SqliteDriver {
     async fn sync_schema(&self, schema: &ObjectSchema) -> Result<()> {
         schema.check()?;
         self.caps.check_schema(schema, self.name())?;
-        // Objects synced by other processes share the file: their tables
-        // count for collisions as much as this engine's.
-        let stored = self.stored_schemas(None).await?;
-        self.caps.names.check_schema(schema, &stored)?;
-        let mut catalog = objectql_query_ast::Catalog::new();
-        catalog.insert(schema.clone())?;
-        let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        let statements = match stored.into_iter().find(|s| s.name == schema.name) {
-            Some(old) if old == *schema => Vec::new(),
-            Some(old) => compiler.migrate(&old, schema)?,
-            None => compiler.create_table(schema)?,
+        // The collision check, the DDL and the stored schema run in one
+        // write transaction: another process registering `caseobj` while
+        // this one registers `CaseObj` waits for the write lock, then reads
+        // this one's schema and is refused; neither can see a catalog the
+        // other is about to change. Dropped midway (cancelled), the
+        // connection rolls back.
+        let conn = self.pool.acquire().await?;
+        wait_for_lock(&conn, "BEGIN IMMEDIATE", self.pool.setup().busy_timeout).await?;
+        let outcome = self.sync_locked(&conn, schema).await;
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
         };
-        if !statements.is_empty() {
-            let json = serde_json::to_string(schema)
-                .map_err(|e| Error::internal(format!("schema to JSON: {e}")))?;
-            let mut all = statements;
-            all.push(Statement::new(
-                format!(
-                    "INSERT OR REPLACE INTO {} (\"name\", \"schema\") VALUES (?, ?)",
-                    quote_ident('"', SCHEMA_TABLE)
-                ),
-                vec![Value::String(schema.name.clone()), Value::String(json)],
-            ));
-            self.run_atomic(&compiler, None, all).await?;
-        }
+        let ended = execute(&conn, end, Vec::new()).await;
+        outcome?;
+        ended?;
+        drop(conn);
         let present = self.unique_indexes(schema.table()).await?;
         objectql_driver::check_unique_keys(schema, &present, self.caps.names.column_fold, None)
     }
 
     async fn drop_object(&self, object: &str) -> Result<()> {
-        let catalog = objectql_query_ast::Catalog::new();
+        // The object's table is the one its stored schema names (its
+        // `tableName`), not a table named after the object, which may be
+        // another object's.
+        let stored = self.stored_schemas(None).await?;
+        let mut catalog = objectql_query_ast::Catalog::new();
+        let table = self.caps.names.table_to_drop(object, &stored);
+        if let Some(table) = &table {
+            let mut own = ObjectSchema::new(object);
+            own.table_name = Some(table.clone());
+            catalog.insert(own)?;
+        }
         let compiler = SqlCompiler::new(&self.dialect, &catalog);
-        let statements = vec![
-            compiler.drop_table(object)?,
-            Statement::new(
-                format!(
-                    "DELETE FROM {} WHERE \"name\" = ?",
-                    quote_ident('"', SCHEMA_TABLE)
-                ),
-                vec![Value::String(object.to_owned())],
+        let mut statements = Vec::new();
+        if table.is_some() {
+            statements.push(compiler.drop_table(object)?);
+        }
+        statements.push(Statement::new(
+            format!(
+                "DELETE FROM {} WHERE \"name\" = ?",
+                quote_ident('"', SCHEMA_TABLE)
             ),
-        ];
+            vec![Value::String(object.to_owned())],
+        ));
         self.run_atomic(&compiler, None, statements).await.map(drop)
     }
 
@@ -520,7 +598,7 @@ impl Driver for SqliteDriver {
         let raw = params.into_iter().map(to_raw).collect::<Result<Vec<_>>>()?;
         tracing::trace!(sql, "sqlite find");
         let rows = conn
-            .query(&sql, raw)
+            .track(conn.query(&sql, raw))
             .await
             .map_err(|e| from_libsql(e, "running a query"))?;
         // The stream owns the connection (or the transaction's lock) until
@@ -598,7 +676,7 @@ impl Driver for SqliteDriver {
             .map(to_raw)
             .collect::<Result<Vec<_>>>()?;
         let mut rows = conn
-            .query(&format!("EXPLAIN QUERY PLAN {}", st.sql), raw)
+            .track(conn.query(&format!("EXPLAIN QUERY PLAN {}", st.sql), raw))
             .await
             .map_err(|e| from_libsql(e, "explaining a query"))?;
         while let Some(row) = rows
@@ -680,7 +758,7 @@ impl Driver for SqliteDriver {
         // SQLite transactions are serializable; every level is served so.
         let _ = isolation;
         let conn = self.pool.acquire().await?;
-        execute(&conn, "BEGIN IMMEDIATE", Vec::new()).await?;
+        wait_for_lock(&conn, "BEGIN IMMEDIATE", self.pool.setup().busy_timeout).await?;
         let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
         self.txs
             .open

@@ -492,6 +492,120 @@ fn collisions_count_objects_synced_by_other_engines() {
     });
 }
 
+/// `drop_object` drops the object's own table (its `tableName`), not
+/// another object's table that carries its name.
+#[test]
+fn drop_object_drops_its_own_table() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("drop.db").display());
+        let engine = bare_engine(&url).await;
+        objectql_conformance::storage::drop_object_drops_its_own_table(&engine)
+            .await
+            .unwrap();
+        engine.close().await.unwrap();
+    });
+}
+
+/// A write waiting for the lock held by a transaction does not block the
+/// runtime: on a one-thread runtime a transaction holds the write lock
+/// across an await while another task inserts. The waiting insert lets the
+/// transaction's task run, the transaction commits, then the insert goes
+/// in. Before, SQLite's own busy handler slept on the only thread for the
+/// whole busy timeout, the transaction could not move, and the insert
+/// failed with `Busy`.
+#[test]
+fn a_write_waiting_for_the_lock_lets_the_lock_holder_run() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?busy_timeout_ms=2000",
+            dir.path().join("wait.db").display()
+        );
+        let e = bare_engine(&url).await;
+        e.register_json(&json!({"name": "w", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        let db = e.default_session();
+        let tx = db
+            .begin("default", objectql::IsolationLevel::Serializable)
+            .await
+            .unwrap();
+        tx.insert("w", record! {"id" => "in-tx", "v" => 1})
+            .await
+            .unwrap();
+        let other = e.default_session();
+        let waiter = tokio::spawn(async move {
+            other
+                .insert("w", record! {"id" => "waiter", "v" => 2})
+                .await
+        });
+        // Let the waiter start and meet the lock.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tx.insert("w", record! {"id" => "in-tx-2", "v" => 3})
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        waiter
+            .await
+            .unwrap()
+            .unwrap_or_else(|err| panic!("the waiting insert failed: {err}"));
+        assert_eq!(db.count("w", None).await.unwrap(), 3);
+        e.close().await.unwrap();
+    });
+}
+
+/// Two processes registering colliding names at the same moment (issue 12
+/// §4): the collision check and the DDL share one write transaction, so
+/// exactly one of `CaseObj` and `caseobj` registers, the other is refused
+/// with a validation error, and the file holds one table and one stored
+/// schema. Before, both read an empty catalog, both passed the check, and
+/// the second `CREATE TABLE IF NOT EXISTS` shared the first one's table.
+#[test]
+fn concurrent_registrations_of_colliding_names_admit_one() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..60 {
+            let path = dir.path().join(format!("race{round}.db"));
+            let url = format!("sqlite://{}", path.display());
+            let (a, b) = (bare_engine(&url).await, bare_engine(&url).await);
+            let register = |e: Engine, name: &'static str| {
+                tokio::spawn(async move {
+                    let r = e
+                        .register_json(&json!({"name": name, "fields": {"v": {"type": "integer"}}}))
+                        .await;
+                    (e, r)
+                })
+            };
+            let (ra, rb) = tokio::join!(register(a, "CaseObj"), register(b, "caseobj"));
+            let ((a, ra), (b, rb)) = (ra.unwrap(), rb.unwrap());
+            let (winner, loser) = match (&ra, &rb) {
+                (Ok(()), Err(e)) => ("CaseObj", e),
+                (Err(e), Ok(())) => ("caseobj", e),
+                _ => panic!("round {round}: expected one registration to win, got {ra:?} and {rb:?}"),
+            };
+            assert_eq!(loser.category(), "validation", "round {round}: {loser}");
+            assert!(
+                loser.to_string().contains("`CaseObj`") && loser.to_string().contains("`caseobj`"),
+                "round {round}: {loser}"
+            );
+            a.close().await.unwrap();
+            b.close().await.unwrap();
+            let tables = sqlite3_cli(
+                &path,
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_objectql%' ESCAPE '\\';",
+            );
+            assert_eq!(tables.trim(), winner, "round {round}: tables {tables:?}");
+            let stored = sqlite3_cli(&path, "SELECT name FROM _objectql_schema;");
+            assert_eq!(stored.trim(), winner, "round {round}: stored {stored:?}");
+        }
+    });
+}
+
 /// A unique constraint missing on the server is found at sync (issue 12
 /// §5): once an index of the right name but other columns made
 /// `CREATE UNIQUE INDEX IF NOT EXISTS` a no-op and duplicates went in.
@@ -640,6 +754,76 @@ fn paged_reads_by_the_primary_key_use_its_index() {
             assert!(!text.contains("TEMP B-TREE"), "{text}");
             assert_eq!(db.find(&q).await.unwrap().len(), 20);
         }
+    });
+}
+
+/// Issue 14 §5 at scale: over 1,000,000 rows (written by the sqlite3
+/// shell), a primary-key-ordered `limit 20` read and keyset-cursor pages in
+/// both directions are answered by walking the primary key's index: the
+/// plan has no temporary B-tree for the order and no full scan of the
+/// table, so the `LIMIT` stops the walk after the page.
+#[test]
+fn ordered_pages_over_a_million_rows_walk_the_index() {
+    use objectql::Cursor;
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("million.db");
+        let url = format!("sqlite://{}", path.display());
+        let e = bare_engine(&url).await;
+        e.register_json(&json!({"name": "big", "fields": {"v": {"type": "integer"}}}))
+            .await
+            .unwrap();
+        sqlite3_cli(
+            &path,
+            "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < 999999) \
+             INSERT INTO big (id, v) SELECT printf('k%07d', n), n % 7 FROM g; ANALYZE;",
+        );
+        let cursor = |id: &str| Cursor {
+            after: [("id".to_owned(), Value::from(id))].into_iter().collect(),
+        };
+        let db = e.default_session();
+        assert_eq!(db.count("big", None).await.unwrap(), 1_000_000);
+        for (label, q, first) in [
+            (
+                "first page",
+                Query::new("big").asc("id").limit(20),
+                "k0000000",
+            ),
+            (
+                "last page",
+                Query::new("big").desc("id").limit(20),
+                "k0999999",
+            ),
+            (
+                "keyset page",
+                Query::new("big")
+                    .asc("id")
+                    .limit(20)
+                    .after(cursor("k0500000")),
+                "k0500001",
+            ),
+            (
+                "keyset page, descending",
+                Query::new("big")
+                    .desc("id")
+                    .limit(20)
+                    .after(cursor("k0500000")),
+                "k0499999",
+            ),
+        ] {
+            let steps = db.explain(&q).await.unwrap();
+            let text: Vec<String> = steps.iter().map(|s| s.detail.clone()).collect();
+            let text = text.join("\n");
+            assert!(!text.contains("TEMP B-TREE"), "{label}: {text}");
+            assert!(
+                text.contains("USING INDEX") || text.contains("USING PRIMARY KEY"),
+                "{label}: {text}"
+            );
+            let got = db.find(&q).await.unwrap();
+            assert_eq!(got.len(), 20, "{label}");
+            assert_eq!(got[0]["id"], Value::from(first), "{label}");
+        }
+        e.close().await.unwrap();
     });
 }
 

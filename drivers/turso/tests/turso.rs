@@ -19,6 +19,7 @@
 
 mod common;
 mod differential;
+mod faults;
 mod modes;
 mod tenants;
 mod vectors;

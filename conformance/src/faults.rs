@@ -1,0 +1,222 @@
+//! Seeded random cancellation over every write path, for the fault tests
+//! of drivers that have no server-side view of their own (issue 13: "no
+//! write half-applied, no success reported for a write that did not
+//! happen").
+//!
+//! [`random_cuts`] drives an engine's `default` datasource; a driver's test
+//! adds whatever its server can tell (open transactions, locks) afterwards.
+
+use std::time::{Duration, Instant};
+
+use objectql::{Engine, Field, IsolationLevel, ObjectSchema, Query, Record, field, record};
+
+/// A small seeded generator (xorshift64*): reproducible cut points.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value, zero included).
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The seed of a fault run: `OBJECTQL_FAULT_SEED` when set (to replay a
+/// failure), else `default`.
+pub fn seed_from_env(default: u64) -> u64 {
+    std::env::var("OBJECTQL_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How a [`random_cuts`] run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutReport {
+    /// Calls that the cut stopped before they returned.
+    pub cut: u32,
+    /// Calls that returned (with a result or an error) before their cut.
+    pub finished: u32,
+    /// Rows in the table at the end.
+    pub rows: u64,
+}
+
+/// The shape of a [`random_cuts`] run.
+#[derive(Debug, Clone, Copy)]
+pub struct CutPlan {
+    /// Calls to make (at least 500 for the fault targets).
+    pub iterations: u32,
+    /// The seed of the cut points, batch sizes and operations.
+    pub seed: u64,
+    /// Each call is cut off after a random time in `0..max_cut`.
+    pub max_cut: Duration,
+    /// Batches hold `1..=max_batch` rows.
+    pub max_batch: usize,
+    /// The isolation level of the transactions (one the driver serves).
+    pub isolation: IsolationLevel,
+}
+
+/// A batch written by one call, identified by its id prefix.
+struct Batch {
+    tag: String,
+    size: u64,
+    /// Rolled back (or abandoned): it must never land.
+    never: bool,
+}
+
+fn rows(tag: &str, n: u64) -> Vec<Record> {
+    (0..n)
+        .map(|j| {
+            record! {
+                "id" => format!("{tag}{j:05}"),
+                "n" => i64::try_from(j).unwrap_or(i64::MAX),
+                "pad" => "p".repeat(40),
+            }
+        })
+        .collect()
+}
+
+/// Registers object `cuts` (`n` integer, `pad` text) on the engine's
+/// `default` datasource and makes `plan.iterations` calls, each cut off
+/// (its future dropped) at a random point: `insert_many` alone and inside
+/// a committed transaction, `begin` + `insert_many` + `rollback`,
+/// `update_many`, `delete_many` of an earlier batch, and `find`.
+///
+/// Then checks what issue 13 requires after cancellations: every batch is
+/// in the table whole or not at all (a rolled-back one not at all), the
+/// next `count` agrees with the batches, and the pool is whole (no slot
+/// active or waited for) within 10 s. The error says which, with the seed.
+pub async fn random_cuts(engine: &Engine, plan: CutPlan) -> Result<CutReport, String> {
+    let seed = plan.seed;
+    engine
+        .register(
+            ObjectSchema::new("cuts")
+                .field(Field::new("n", "integer"))
+                .field(Field::new("pad", "text")),
+        )
+        .await
+        .map_err(|e| format!("registering `cuts`: {e}"))?;
+    let db = engine.default_session();
+    let mut rng = Rng::new(seed);
+    let mut batches: Vec<Batch> = Vec::new();
+    let (mut cut, mut finished) = (0, 0);
+    for i in 0..plan.iterations {
+        let tag = format!("b{i}-");
+        let size = 1 + rng.below(plan.max_batch as u64);
+        let after = Duration::from_micros(
+            rng.below(u64::try_from(plan.max_cut.as_micros()).unwrap_or(u64::MAX)),
+        );
+        let op = rng.below(6);
+        let victim = (!batches.is_empty()).then(|| {
+            batches[usize::try_from(rng.below(batches.len() as u64)).unwrap_or(0)]
+                .tag
+                .clone()
+        });
+        let work = async {
+            match op {
+                0 => db.insert_many("cuts", rows(&tag, size)).await.map(drop),
+                1 => {
+                    let tx = db.begin("default", plan.isolation).await?;
+                    tx.insert_many("cuts", rows(&tag, size)).await?;
+                    tx.commit().await
+                }
+                2 => {
+                    let tx = db.begin("default", plan.isolation).await?;
+                    tx.insert_many("cuts", rows(&tag, size)).await?;
+                    tx.rollback().await
+                }
+                3 => db
+                    .update_many(
+                        "cuts",
+                        field("n").lt(20),
+                        record! {"pad" => format!("u{i}")},
+                    )
+                    .await
+                    .map(drop),
+                4 => match &victim {
+                    Some(v) => db
+                        .delete_many("cuts", field("id").starts_with(v.as_str()))
+                        .await
+                        .map(drop),
+                    None => Ok(()),
+                },
+                _ => db.find(&Query::new("cuts").limit(100)).await.map(drop),
+            }
+        };
+        // An error other than the cut (a busy transaction, a conflict) is
+        // fine: what matters is the state afterwards.
+        match tokio::time::timeout(after, work).await {
+            Ok(_) => finished += 1,
+            Err(_) => cut += 1,
+        }
+        if op <= 2 {
+            batches.push(Batch {
+                tag,
+                size,
+                never: op == 2,
+            });
+        }
+    }
+    // The pool first: a cut call's connection may take a moment to come back.
+    let driver = engine
+        .datasource("default")
+        .map_err(|e| format!("seed {seed}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = driver.pool_stats();
+        if stats.active == 0 && stats.waiting == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("seed {seed}: a pool slot leaked: {stats:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut landed_total = 0;
+    for b in &batches {
+        let landed = db
+            .count("cuts", Some(field("id").starts_with(b.tag.as_str())))
+            .await
+            .map_err(|e| format!("seed {seed}: counting batch {}: {e}", b.tag))?;
+        if b.never && landed != 0 {
+            return Err(format!(
+                "seed {seed}: batch {} was rolled back, yet {landed} of its {} rows are in the table",
+                b.tag, b.size
+            ));
+        }
+        if landed != 0 && landed != b.size {
+            return Err(format!(
+                "seed {seed}: batch {} left {landed} of its {} rows: a cut write was half-applied",
+                b.tag, b.size
+            ));
+        }
+        landed_total += landed;
+    }
+    let total = db
+        .count("cuts", None)
+        .await
+        .map_err(|e| format!("seed {seed}: the next query failed: {e}"))?;
+    if total != landed_total {
+        return Err(format!(
+            "seed {seed}: the table holds {total} rows, the batches {landed_total}"
+        ));
+    }
+    Ok(CutReport {
+        cut,
+        finished,
+        rows: total,
+    })
+}
