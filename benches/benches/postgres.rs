@@ -7,7 +7,9 @@
 //!   running the same SQL text with the same parameters and decoding every
 //!   column into plain Rust values: a point lookup by primary key, a
 //!   streaming read of every row (consumed row by row), and a group-by
-//!   aggregate (`count`, `sum(price)` per `category`).
+//!   aggregate (`count`, `sum(price)` per `category`); and pages ordered by
+//!   the primary key (the first 20 rows, and a keyset page from the middle)
+//!   against the natural `ORDER BY "id" LIMIT 20` a user writes by hand.
 //! - `postgres_insert`: 100,000 rows in one `Session::insert_many` call
 //!   against sqlx running the same multi-row `INSERT … RETURNING`
 //!   statements the compiler emits, chunked the same way, in one
@@ -606,6 +608,71 @@ fn postgres_read(c: &mut Criterion, scratch: &Scratch) {
                 READ_ROWS
             );
         });
+    });
+
+    // (d) ordered pages by the primary key (issue 14 §5): the first page
+    // and a keyset page from the middle, against the natural SQL a user
+    // writes by hand (`ORDER BY id LIMIT 20`, `WHERE id > $1`).
+    let middle = items[READ_ROWS / 2].id.clone();
+    let q_first = Query::new("item").asc("id").limit(20);
+    let q_keyset = Query::new("item")
+        .asc("id")
+        .limit(20)
+        .after(objectql::Cursor {
+            after: [("id".to_owned(), Value::from(middle.as_str()))]
+                .into_iter()
+                .collect(),
+        });
+    let natural = format!(
+        "SELECT \"id\", \"n\", \"price\", \"category\", \"created\" FROM {}.\"item\"",
+        quoted(&scratch.schema)
+    );
+    let sql_first: Arc<str> = Arc::from(format!("{natural} ORDER BY \"id\" LIMIT 20").as_str());
+    let sql_keyset: Arc<str> =
+        Arc::from(format!("{natural} WHERE \"id\" > $1 ORDER BY \"id\" LIMIT 20").as_str());
+    let p_first: Vec<Param> = Vec::new();
+    let p_keyset = vec![Param::Text(middle.clone())];
+    let raw_page = |sql: Arc<str>, params: Vec<Param>| {
+        let raw = raw.clone();
+        async move {
+            raw_query(&sql, &params)
+                .fetch_all(&raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(decode_item)
+                .collect::<Vec<Item>>()
+        }
+    };
+    rt.block_on(async {
+        for (q, sql, params, from) in [
+            (&q_first, &sql_first, &p_first, 0),
+            (&q_keyset, &sql_keyset, &p_keyset, READ_ROWS / 2 + 1),
+        ] {
+            let ours: Vec<Item> = db.find(q).await.unwrap().iter().map(item_of).collect();
+            let theirs = raw_page(Arc::clone(sql), params.clone()).await;
+            assert_eq!(ours, theirs);
+            let mut sorted = items.clone();
+            sorted.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(theirs, sorted[from..from + 20]);
+        }
+    });
+    g.sample_size(50).sampling_mode(SamplingMode::Auto);
+    g.bench_function("first_page/objectql", |b| {
+        b.to_async(&rt)
+            .iter(|| async { db.find(black_box(&q_first)).await.unwrap() });
+    });
+    g.bench_function("first_page/raw", |b| {
+        b.to_async(&rt)
+            .iter(|| raw_page(Arc::clone(&sql_first), p_first.clone()));
+    });
+    g.bench_function("keyset_page/objectql", |b| {
+        b.to_async(&rt)
+            .iter(|| async { db.find(black_box(&q_keyset)).await.unwrap() });
+    });
+    g.bench_function("keyset_page/raw", |b| {
+        b.to_async(&rt)
+            .iter(|| raw_page(Arc::clone(&sql_keyset), p_keyset.clone()));
     });
 
     g.sample_size(30).sampling_mode(SamplingMode::Auto);

@@ -200,8 +200,11 @@ async fn an_exhausted_pool_waits_boundedly_then_fails_without_leaking_a_slot() {
         .await
         .unwrap_err();
     let waited = started.elapsed();
+    // `Timeout` (the caller's limit), not the pool's `PoolTimeout` (300 ms):
+    // the kind is the proof; the time bound only catches a hang, loosely,
+    // so a loaded machine does not fail it (issue 14 §4).
     assert_eq!(kind(&error), Some(DriverErrorKind::Timeout), "{error}");
-    assert!(waited < Duration::from_millis(250), "waited {waited:?}");
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
     assert_eq!(driver.pool_stats().waiting, 0, "the waiter is gone");
 
     assert_eq!(tx.count("big", None).await.unwrap(), 3);
