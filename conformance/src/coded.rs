@@ -179,6 +179,33 @@ async fn wide_or_answers(db: &Session) -> Outcome {
             "10,000-wide $and returned {got:?}, expected [a, b]"
         ));
     }
+    // `$ne` is NULL-safe however long the `$and` (the SQL drivers compile
+    // a long one as one `$nin` list): `b` and `c` have no `t` and match.
+    let a_time = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+        .map_err(|e| e.to_string())?
+        .with_timezone(&chrono::Utc);
+    let minutes = |with_a: bool| {
+        Filter::And(
+            (1..=10_000)
+                .map(|i| {
+                    let t = if with_a && i == 10_000 {
+                        a_time
+                    } else {
+                        a_time - chrono::Duration::minutes(i)
+                    };
+                    field("t").ne(Value::DateTime(t))
+                })
+                .collect(),
+        )
+    };
+    for (with_a, expected) in [(false, vec!["a", "b", "c"]), (true, vec!["b", "c"])] {
+        let got = ids(db, minutes(with_a)).await?;
+        if got != expected {
+            return Err(format!(
+                "10,000-wide $and of $ne on a field with NULLs returned {got:?}, expected {expected:?}"
+            ));
+        }
+    }
     Ok(())
 }
 

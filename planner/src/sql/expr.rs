@@ -230,6 +230,20 @@ const OR_AS_IN_LIST: usize = 32;
 /// [`OR_AS_IN_LIST`] of them and every one is `field = value` on the same
 /// field with a non-NULL value.
 fn same_field_equalities(items: &[Filter]) -> Option<Condition> {
+    same_field_values(items, false)
+}
+
+/// `items` as one `field $nin [values]` condition, when there are at least
+/// [`OR_AS_IN_LIST`] of them and every one is `field $ne value` on the
+/// same field with a non-NULL value. Both sides are NULL-safe in the
+/// protocol (a NULL field matches `$ne` and `$nin`), so the answer is the
+/// same; the statement is one list instead of a 10,000-term chain (which
+/// ran into sqld's statement time limit on a loaded machine).
+fn same_field_inequalities(items: &[Filter]) -> Option<Condition> {
+    same_field_values(items, true)
+}
+
+fn same_field_values(items: &[Filter], negated: bool) -> Option<Condition> {
     if items.len() < OR_AS_IN_LIST {
         return None;
     }
@@ -239,7 +253,9 @@ fn same_field_equalities(items: &[Filter]) -> Option<Condition> {
         let Filter::Condition(c) = item else {
             return None;
         };
-        let Op::Eq(Operand::Value(v)) = &c.op else {
+        let ((Op::Eq(Operand::Value(v)), false) | (Op::Ne(Operand::Value(v)), true)) =
+            (&c.op, negated)
+        else {
             return None;
         };
         if v.is_null() || field.is_some_and(|f| f != c.field) {
@@ -250,7 +266,11 @@ fn same_field_equalities(items: &[Filter]) -> Option<Condition> {
     }
     Some(Condition {
         field: field?.to_owned(),
-        op: Op::In(values),
+        op: if negated {
+            Op::Nin(values)
+        } else {
+            Op::In(values)
+        },
     })
 }
 
@@ -260,12 +280,15 @@ impl FilterCx<'_, '_> {
     /// a WHERE the planner re-checks); elsewhere it is refused.
     pub fn filter(&mut self, f: &Filter, inexact_ok: bool) -> Result<Expr> {
         Ok(match f {
-            Filter::And(items) => and_all(
-                items
-                    .iter()
-                    .map(|i| self.filter(i, inexact_ok))
-                    .collect::<Result<_>>()?,
-            ),
+            Filter::And(items) => match same_field_inequalities(items) {
+                Some(c) => self.condition(&c, inexact_ok)?,
+                None => and_all(
+                    items
+                        .iter()
+                        .map(|i| self.filter(i, inexact_ok))
+                        .collect::<Result<_>>()?,
+                ),
+            },
             Filter::Or(items) => match same_field_equalities(items) {
                 // A long OR of equalities on one field is one `IN` list: the
                 // same answer in three-valued logic (no comparand is NULL),
@@ -460,5 +483,26 @@ mod tests {
         let mut other = eqs(40);
         other.push(Filter::cond("n", Op::Gt(Operand::Value(Value::Int(1)))));
         assert!(same_field_equalities(&other).is_none());
+    }
+
+    #[test]
+    fn a_long_and_of_inequalities_on_one_field_is_a_nin_list() {
+        let nes = |n: i64| -> Vec<Filter> {
+            (0..n)
+                .map(|i| Filter::cond("n", Op::Ne(Operand::Value(Value::Int(i)))))
+                .collect()
+        };
+        let c = same_field_inequalities(&nes(40)).unwrap();
+        assert_eq!(c.field, "n");
+        assert!(matches!(&c.op, Op::Nin(vs) if vs.len() == 40));
+        // Equalities are not inequalities, and the other way round.
+        assert!(same_field_equalities(&nes(40)).is_none());
+        assert!(same_field_inequalities(&nes(5)).is_none());
+        let mut null = nes(40);
+        null.push(Filter::cond("n", Op::Ne(Operand::Value(Value::Null))));
+        assert!(same_field_inequalities(&null).is_none());
+        let mut mixed = nes(40);
+        mixed.push(Filter::cond("m", Op::Ne(Operand::Value(Value::Int(1)))));
+        assert!(same_field_inequalities(&mixed).is_none());
     }
 }
