@@ -69,6 +69,30 @@ pub struct CutPlan {
     pub isolation: IsolationLevel,
 }
 
+/// Object `cuts` (`n` integer, `pad` text), which [`random_cuts`] writes.
+pub fn cuts_schema() -> ObjectSchema {
+    ObjectSchema::new("cuts")
+        .field(Field::new("n", "integer"))
+        .field(Field::new("pad", "text"))
+}
+
+/// Waits (up to 10 s) until no connection of `driver`'s pool is in use or
+/// waited for: cut calls give theirs back in the background. The error
+/// names the stats when a slot leaked.
+pub async fn until_pool_whole(driver: &dyn objectql::Driver) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = driver.pool_stats();
+        if stats.active == 0 && stats.waiting == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("a pool slot leaked: {stats:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A batch written by one call, identified by its id prefix.
 struct Batch {
     tag: String,
@@ -102,11 +126,7 @@ fn rows(tag: &str, n: u64) -> Vec<Record> {
 pub async fn random_cuts(engine: &Engine, plan: CutPlan) -> Result<CutReport, String> {
     let seed = plan.seed;
     engine
-        .register(
-            ObjectSchema::new("cuts")
-                .field(Field::new("n", "integer"))
-                .field(Field::new("pad", "text")),
-        )
+        .register(cuts_schema())
         .await
         .map_err(|e| format!("registering `cuts`: {e}"))?;
     let db = engine.default_session();
@@ -174,17 +194,9 @@ pub async fn random_cuts(engine: &Engine, plan: CutPlan) -> Result<CutReport, St
     let driver = engine
         .datasource("default")
         .map_err(|e| format!("seed {seed}: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stats = driver.pool_stats();
-        if stats.active == 0 && stats.waiting == 0 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("seed {seed}: a pool slot leaked: {stats:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_pool_whole(driver.as_ref())
+        .await
+        .map_err(|e| format!("seed {seed}: {e}"))?;
     let mut landed_total = 0;
     for b in &batches {
         let landed = db

@@ -658,11 +658,7 @@ fn random_cancellations_leave_no_partial_writes() {
             .add_driver("default", Arc::new(MemoryDriver::connect(&url).unwrap()))
             .unwrap();
         reopened
-            .register(
-                objectql::ObjectSchema::new("cuts")
-                    .field(objectql::Field::new("n", "integer"))
-                    .field(objectql::Field::new("pad", "text")),
-            )
+            .register(objectql_conformance::faults::cuts_schema())
             .await
             .unwrap();
         let on_disk = reopened

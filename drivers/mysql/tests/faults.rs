@@ -730,18 +730,9 @@ async fn a_thousand_aborted_tasks_leave_the_pool_whole_and_no_transaction_open()
         }
     }
     let driver = engine.datasource("default").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stats = driver.pool_stats();
-        if stats.active == 0 && stats.waiting == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "seed {seed}: a slot leaked: {stats:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    objectql_conformance::faults::until_pool_whole(driver.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     until_no_open_transactions(&ns, &format!("seed {seed}")).await;
     // The one connection is clean: an acknowledged insert is committed.
     let db = engine.default_session();

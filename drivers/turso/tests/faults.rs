@@ -46,11 +46,7 @@ async fn server_takes_a_write(seed: u64) {
         )
         .unwrap();
     other
-        .register(
-            objectql::ObjectSchema::new("cuts")
-                .field(objectql::Field::new("n", "integer"))
-                .field(objectql::Field::new("pad", "text")),
-        )
+        .register(objectql_conformance::faults::cuts_schema())
         .await
         .unwrap();
     let db = other.default_session();
