@@ -93,6 +93,60 @@ pub async fn until_pool_whole(driver: &dyn objectql::Driver) -> Result<(), Strin
     }
 }
 
+/// The row count of `cuts` once it has held still for a second (within
+/// 30 s): late server-side completions of cut calls have landed.
+async fn settled_count(db: &objectql::Session) -> Result<u64, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count = || async {
+        db.count("cuts", None)
+            .await
+            .map_err(|e| format!("the next query failed: {e}"))
+    };
+    let mut last = count().await?;
+    let mut still_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = count().await?;
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        } else if still_since.elapsed() >= Duration::from_secs(1) {
+            return Ok(now);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the table was still changing after 30 s ({now} rows)"
+            ));
+        }
+    }
+}
+
+/// Checks that every batch is in the table whole or not at all (a rolled
+/// back one not at all); returns the rows the batches account for.
+async fn check_batches(db: &objectql::Session, batches: &[Batch]) -> Result<u64, String> {
+    let mut landed_total = 0;
+    for b in batches {
+        let landed = db
+            .count("cuts", Some(field("id").starts_with(b.tag.as_str())))
+            .await
+            .map_err(|e| format!("counting batch {}: {e}", b.tag))?;
+        if b.never && landed != 0 {
+            return Err(format!(
+                "batch {} was rolled back, yet {landed} of its {} rows are in the table",
+                b.tag, b.size
+            ));
+        }
+        if landed != 0 && landed != b.size {
+            return Err(format!(
+                "batch {} left {landed} of its {} rows: a cut write was half-applied",
+                b.tag, b.size
+            ));
+        }
+        landed_total += landed;
+    }
+    Ok(landed_total)
+}
+
 /// A batch written by one call, identified by its id prefix.
 struct Batch {
     tag: String,
@@ -197,35 +251,37 @@ pub async fn random_cuts(engine: &Engine, plan: CutPlan) -> Result<CutReport, St
     until_pool_whole(driver.as_ref())
         .await
         .map_err(|e| format!("seed {seed}: {e}"))?;
-    let mut landed_total = 0;
-    for b in &batches {
-        let landed = db
-            .count("cuts", Some(field("id").starts_with(b.tag.as_str())))
+    // A cut call's command may already be on the server, which runs it
+    // to completion after its caller gave up (a MongoDB `insert`, a
+    // statement sqld had received): the table is checked once it has
+    // stopped changing, and checked again if it changed during the check.
+    let mut attempt = 0;
+    let total = loop {
+        let before = settled_count(&db)
             .await
-            .map_err(|e| format!("seed {seed}: counting batch {}: {e}", b.tag))?;
-        if b.never && landed != 0 {
+            .map_err(|e| format!("seed {seed}: {e}"))?;
+        let landed_total = check_batches(&db, &batches)
+            .await
+            .map_err(|e| format!("seed {seed}: {e}"))?;
+        let after = db
+            .count("cuts", None)
+            .await
+            .map_err(|e| format!("seed {seed}: the next query failed: {e}"))?;
+        if before == after {
+            if after != landed_total {
+                return Err(format!(
+                    "seed {seed}: the table holds {after} rows, the batches {landed_total}"
+                ));
+            }
+            break after;
+        }
+        attempt += 1;
+        if attempt == 5 {
             return Err(format!(
-                "seed {seed}: batch {} was rolled back, yet {landed} of its {} rows are in the table",
-                b.tag, b.size
+                "seed {seed}: the table kept changing after every call had returned ({before} → {after} rows)"
             ));
         }
-        if landed != 0 && landed != b.size {
-            return Err(format!(
-                "seed {seed}: batch {} left {landed} of its {} rows: a cut write was half-applied",
-                b.tag, b.size
-            ));
-        }
-        landed_total += landed;
-    }
-    let total = db
-        .count("cuts", None)
-        .await
-        .map_err(|e| format!("seed {seed}: the next query failed: {e}"))?;
-    if total != landed_total {
-        return Err(format!(
-            "seed {seed}: the table holds {total} rows, the batches {landed_total}"
-        ));
-    }
+    };
     Ok(CutReport {
         cut,
         finished,

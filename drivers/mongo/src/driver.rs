@@ -239,7 +239,7 @@ impl MongoDriver {
             }
             Ok::<_, Error>(())
         };
-        limited(cx.timeout, work).await?;
+        self.limited(cx, work).await?;
         Ok(rows)
     }
 
@@ -932,7 +932,7 @@ impl Driver for MongoDriver {
         let compiler = MongoCompiler::new(cx.catalog);
         let f = compiler.filter(object, filter)?;
         let coll = self.coll(cx.schema(object)?.table())?;
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             with_session!(self, cx.tx, coll.count_documents(f.clone()), |s| coll
                 .count_documents(f.clone())
                 .session(s))
@@ -1034,7 +1034,7 @@ impl Driver for MongoDriver {
         let schema = cx.schema(object)?;
         let session = self.session(cx.tx)?;
         let coll = self.coll(schema.table())?;
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             self.assign_keys(session.as_ref(), schema, &mut records)
                 .await?;
             let docs = records
@@ -1060,27 +1060,28 @@ impl Driver for MongoDriver {
         let coll = self.coll(schema.table())?;
         let filter = doc! { "_id": pk_bson(schema, id)? };
         let set = set_doc(schema, &patch)?;
-        let found = limited(cx.timeout, async {
-            if set.is_empty() {
-                return with_session!(self, cx.tx, coll.find_one(filter.clone()), |s| coll
-                    .find_one(filter.clone())
-                    .session(s))
-                .map_err(|e| from_mongo(e, "reading a record"));
-            }
-            let update = doc! { "$set": set.clone() };
-            with_session!(
-                self,
-                cx.tx,
-                coll.find_one_and_update(filter.clone(), update.clone())
-                    .return_document(ReturnDocument::After),
-                |s| coll
-                    .find_one_and_update(filter.clone(), update.clone())
-                    .return_document(ReturnDocument::After)
-                    .session(s)
-            )
-            .map_err(|e| from_mongo(e, "updating a record"))
-        })
-        .await?;
+        let found = self
+            .limited(cx, async {
+                if set.is_empty() {
+                    return with_session!(self, cx.tx, coll.find_one(filter.clone()), |s| coll
+                        .find_one(filter.clone())
+                        .session(s))
+                    .map_err(|e| from_mongo(e, "reading a record"));
+                }
+                let update = doc! { "$set": set.clone() };
+                with_session!(
+                    self,
+                    cx.tx,
+                    coll.find_one_and_update(filter.clone(), update.clone())
+                        .return_document(ReturnDocument::After),
+                    |s| coll
+                        .find_one_and_update(filter.clone(), update.clone())
+                        .return_document(ReturnDocument::After)
+                        .session(s)
+                )
+                .map_err(|e| from_mongo(e, "updating a record"))
+            })
+            .await?;
         found.map(|d| Self::decode_full(schema, &d)).transpose()
     }
 
@@ -1100,7 +1101,7 @@ impl Driver for MongoDriver {
             return self.count(cx, object, Some(filter)).await;
         }
         let update = doc! { "$set": set };
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             with_session!(
                 self,
                 cx.tx,
@@ -1123,7 +1124,7 @@ impl Driver for MongoDriver {
         let schema = cx.schema(object)?;
         let coll = self.coll(schema.table())?;
         let session = self.session(cx.tx)?;
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             let mut out = Vec::with_capacity(records.len());
             // Keys are assigned only to records that end up inserted; an
             // integer key is taken up front for those without one.
@@ -1188,7 +1189,7 @@ impl Driver for MongoDriver {
         let schema = cx.schema(object)?;
         let coll = self.coll(schema.table())?;
         let filter = doc! { "_id": pk_bson(schema, id)? };
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             with_session!(self, cx.tx, coll.delete_one(filter.clone()), |s| coll
                 .delete_one(filter.clone())
                 .session(s))
@@ -1202,7 +1203,7 @@ impl Driver for MongoDriver {
         let schema = cx.schema(object)?;
         let f = MongoCompiler::new(cx.catalog).filter(object, Some(filter))?;
         let coll = self.coll(schema.table())?;
-        limited(cx.timeout, async {
+        self.limited(cx, async {
             with_session!(self, cx.tx, coll.delete_many(f.clone()), |s| coll
                 .delete_many(f.clone())
                 .session(s))
@@ -1245,33 +1246,84 @@ impl Driver for MongoDriver {
 
     async fn commit(&self, tx: TxId) -> Result<()> {
         let s = self.take(tx)?;
-        let mut s = s.lock().await;
-        s.commit_transaction()
-            .await
-            .map_err(|e| from_mongo(e, "committing"))
+        // In a task of its own: a caller cut off mid-commit cannot leave the
+        // transaction open on the server (the client marks it committed
+        // before it sends `commitTransaction`).
+        let db = self.db.clone();
+        let task = tokio::spawn(async move {
+            let mut guard = s.lock().await;
+            let result = guard
+                .commit_transaction()
+                .await
+                .map_err(|e| from_mongo(e, "committing"));
+            if result.is_err() {
+                drop(guard);
+                end_transaction(&db, &s).await;
+            }
+            result
+        });
+        task.await
+            .map_err(|e| Error::internal(format!("the commit task failed: {e}")))?
     }
 
     async fn rollback(&self, tx: TxId) -> Result<()> {
         let s = self.take(tx)?;
-        let mut s = s.lock().await;
-        s.abort_transaction()
+        let db = self.db.clone();
+        tokio::spawn(async move { end_transaction(&db, &s).await })
             .await
-            .map_err(|e| from_mongo(e, "rolling back"))
+            .map_err(|e| Error::internal(format!("the rollback task failed: {e}")))
     }
 
     fn abandon(&self, tx: TxId) {
         if let Ok(s) = self.take(tx)
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
-            handle.spawn(async move {
-                let mut s = s.lock().await;
-                let _ = s.abort_transaction().await;
-            });
+            let db = self.db.clone();
+            handle.spawn(async move { end_transaction(&db, &s).await });
         }
     }
 }
 
+/// Aborts the transaction of session `s` (one of the driver's open
+/// transactions) on the server, whatever the client believes its state is.
+///
+/// The `mongodb` crate sends `abortTransaction` only for a transaction it
+/// saw a reply in: a first command cut off before its reply leaves the
+/// client's state `Starting` (abort is then local only), although the
+/// server may have begun the transaction and applied the command's writes.
+/// Any command in the transaction moves the client to `InProgress` (its
+/// outcome does not matter), after which the abort reaches the server.
+/// Runs in a task of its own, so that a caller cut off cannot cut the
+/// abort short either.
+async fn end_transaction(db: &Database, s: &Session) {
+    let mut s = s.lock().await;
+    let _ = db
+        .collection::<Document>(CLAIM_COLLECTION)
+        .find_one(doc! {})
+        .session(&mut *s)
+        .await;
+    let _ = s.abort_transaction().await;
+}
+
 impl MongoDriver {
+    /// Runs `work` within the caller's time limit. A transaction whose call
+    /// timed out is ended at once (its later calls fail with
+    /// `TransactionClosed`): the cut command may have run on the server,
+    /// so the transaction cannot commit what its caller knows.
+    async fn limited<T>(
+        &self,
+        cx: Cx<'_>,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let result = limited(cx.timeout, work).await;
+        if let (Err(e), Some(tx)) = (&result, cx.tx)
+            && e.driver_kind() == Some(DriverErrorKind::Timeout)
+        {
+            self.abandon(tx);
+        }
+        result
+    }
+
     fn take(&self, tx: TxId) -> Result<Session> {
         self.txs
             .lock()

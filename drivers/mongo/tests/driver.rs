@@ -550,3 +550,85 @@ async fn random_cancellations_leave_no_partial_writes() {
     engine.close().await.unwrap();
     crate::common::drop_database(ns).await;
 }
+
+/// A transaction whose first command is cut off before its answer — the
+/// server has run it — must be aborted on the server when its handle goes.
+/// The `mongodb` crate sends `abortTransaction` only for a transaction it
+/// saw an answer in, so the abort was local only and the writes stayed in
+/// a transaction nobody ended (`random_cancellations_leave_no_partial_writes`
+/// found a rolled-back batch in the table under load). And a transaction
+/// whose call ran out of time is closed at once: its commit used to
+/// succeed, committing whatever the server had run of the cut call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_cut_before_its_first_answer_is_aborted_on_the_server() {
+    let ns = "drv_tx_first_cut";
+    drop_database(ns).await;
+    let proxy = crate::common::Proxy::start().await;
+    let engine = Engine::new();
+    engine
+        .add_datasource("default", &proxy.url_for(&db_name(ns)))
+        .await
+        .unwrap();
+    let direct = Engine::new();
+    direct
+        .add_datasource("default", &url_for(&db_name(ns)))
+        .await
+        .unwrap();
+    let item = serde_json::json!({"name": "item", "fields": {"n": {"type": "integer"}}});
+    engine.register_json(&item).await.unwrap();
+    direct.register_json(&item).await.unwrap();
+    assert!(
+        engine
+            .datasource("default")
+            .unwrap()
+            .capabilities()
+            .has(objectql::Feature::Transactions),
+        "this test needs a server with transactions (scripts/test's mongoeco has them)"
+    );
+    let rows = |tag: &str| -> Vec<objectql::Record> {
+        (0..50)
+            .map(|i| record! {"id" => format!("{tag}{i}"), "n" => i})
+            .collect()
+    };
+    let db = engine.default_session();
+    // 1. The caller gives up (drops the future), then drops the transaction.
+    let tx = db
+        .begin("default", objectql::IsolationLevel::RepeatableRead)
+        .await
+        .unwrap();
+    proxy.freeze();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        tx.insert_many("item", rows("a")),
+    )
+    .await;
+    assert!(cut.is_err(), "the insert was not cut: {cut:?}");
+    drop(tx);
+    proxy.thaw();
+    // 2. The call's own time limit runs out: the transaction is closed.
+    let tx = db
+        .clone()
+        .with_timeout(std::time::Duration::from_millis(300))
+        .begin("default", objectql::IsolationLevel::RepeatableRead)
+        .await
+        .unwrap();
+    proxy.freeze();
+    let e = tx.insert_many("item", rows("b")).await.unwrap_err();
+    assert_eq!(e.driver_kind(), Some(DriverErrorKind::Timeout), "{e}");
+    proxy.thaw();
+    let e = tx.commit().await.unwrap_err();
+    assert_eq!(
+        e.driver_kind(),
+        Some(DriverErrorKind::TransactionClosed),
+        "{e}"
+    );
+    // Neither batch lands, now or later.
+    let seen = direct.default_session();
+    for _ in 0..20 {
+        assert_eq!(seen.count("item", None).await.unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    engine.close().await.unwrap();
+    direct.close().await.unwrap();
+    drop_database(ns).await;
+}
