@@ -296,6 +296,18 @@ impl Engine {
         )))
     }
 
+    /// Every shared datasource (not the per-tenant ones), by name.
+    pub(crate) fn datasources(&self) -> Result<Vec<(String, Arc<dyn Driver>)>> {
+        Ok(self
+            .inner
+            .datasources
+            .read()
+            .map_err(|_| poisoned())?
+            .iter()
+            .map(|(n, d)| (n.clone(), Arc::clone(d)))
+            .collect())
+    }
+
     /// A session for `tenant`: every per-tenant datasource resolves to that
     /// tenant's database (opened and migrated on first use); the other
     /// datasources are shared as usual.

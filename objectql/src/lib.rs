@@ -44,10 +44,16 @@
 //!   `TenantRouter` for a database per tenant ([`Engine::tenant_session`]).
 //! - `mongo`: the MongoDB driver — `mongodb://host:27017/db` (or
 //!   `mongodb+srv://`), queries compiled to aggregation pipelines.
+//! - `federation`: SQL over every datasource on Apache DataFusion
+//!   ([`Session::sql`], [`Engine::sql`]): each object is a DataFusion
+//!   table that pushes filters, projections and limits to its driver with
+//!   the protocol's meaning; DataFusion joins across datasources.
 
 mod engine;
 mod expand;
 mod session;
+#[cfg(feature = "federation")]
+mod sql;
 
 pub use engine::{DriverFactory, Engine};
 pub use objectql_driver::{
@@ -68,6 +74,10 @@ pub use objectql_driver_sqlite::{SqliteDriver, SqliteOptions};
 pub use objectql_driver_turso::{
     Mode as TursoMode, SyncReport, TenantOptions, TenantRouter, TursoDriver, TursoOptions,
 };
+/// Query federation on DataFusion (the `federation` feature): SQL across
+/// datasources, every object a `TableProvider`.
+#[cfg(feature = "federation")]
+pub use objectql_federation as federation;
 pub use objectql_query_ast::{
     AggFunction, Aggregation, Catalog, Cursor, DateGranularity, DriverErrorKind, Error, Field,
     Filter, GroupBy, JoinType, Nearest, ObjectSchema, Op, Operand, Query, Record, ResolveContext,

@@ -125,6 +125,17 @@ impl Session {
         self.engine.datasource(name)
     }
 
+    /// Every datasource this session reaches, by name: the shared ones,
+    /// and its tenant's databases for the per-tenant ones.
+    #[cfg_attr(not(feature = "federation"), allow(dead_code))]
+    pub(crate) fn datasources(&self) -> Result<Vec<(String, Arc<dyn Driver>)>> {
+        let mut all = self.engine.datasources()?;
+        if let Some(t) = self.tenant.as_deref() {
+            all.extend(t.drivers.iter().map(|(n, d)| (n.clone(), Arc::clone(d))));
+        }
+        Ok(all)
+    }
+
     /// This session with a time limit on every call it makes: when a call
     /// takes longer, the driver stops the work on its server and the call
     /// fails with a `Timeout` driver error (see [`Cx::timeout`]).

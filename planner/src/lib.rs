@@ -8,4 +8,4 @@ pub mod mongo;
 mod plan;
 pub mod sql;
 
-pub use plan::{Plan, plan, plan_without_shape, split_filter};
+pub use plan::{Plan, classify_filter, plan, plan_without_shape, split_filter};

@@ -109,7 +109,10 @@ pub fn split_filter(
     (wrap(pushed), wrap(residual))
 }
 
-fn classify_filter(f: &Filter, classify: &dyn Fn(&Condition) -> Pushdown) -> Pushdown {
+/// How a whole filter pushes, from its conditions' classifications: an
+/// `AND` or `OR` is as good as its worst part, and a negation pushes only
+/// when exact (the negation of a superset is a subset).
+pub fn classify_filter(f: &Filter, classify: &dyn Fn(&Condition) -> Pushdown) -> Pushdown {
     match f {
         Filter::Condition(c) => classify(c),
         Filter::And(items) => {

@@ -1,0 +1,229 @@
+//! # objectql-federation
+//!
+//! Query federation on Apache DataFusion: every object of every datasource
+//! is a DataFusion table ([`ObjectTable`]), each datasource a schema of one
+//! catalog ([`ObjectCatalog`]), so one SQL statement can join an object in
+//! SQLite with one in PostgreSQL, MongoDB or memory.
+//!
+//! Each table pushes what its driver can do *with the protocol's meaning*:
+//! filters (translated from DataFusion's three-valued SQL into QueryAST,
+//! see [`to_filter`], and classified by the driver), the projection, and
+//! the limit when every filter is exact. DataFusion runs the rest (joins
+//! across datasources, what a driver cannot evaluate exactly) and streams
+//! the driver's Arrow batches through; no table is collected into memory
+//! by a scan.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use objectql_federation::Federation;
+//! use objectql_query_ast::{Catalog, Field, ObjectSchema, Record, Value};
+//! use objectql_driver::{Cx, Driver};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut catalog = Catalog::new();
+//! catalog.insert(ObjectSchema::new("city").field(Field::new("name", "text")).datasource("a"))?;
+//! catalog.insert(
+//!     ObjectSchema::new("person")
+//!         .field(Field::new("name", "text"))
+//!         .field(Field::new("city", "lookup").reference("city"))
+//!         .datasource("b"),
+//! )?;
+//! let a: Arc<dyn Driver> = Arc::new(objectql_driver_memory::MemoryDriver::connect("memory://")?);
+//! let b: Arc<dyn Driver> = Arc::new(objectql_driver_memory::MemoryDriver::connect("memory://")?);
+//! for s in catalog.iter() {
+//!     if s.datasource_name() == "a" { a.sync_schema(s).await? } else { b.sync_schema(s).await? }
+//! }
+//! let rec = |pairs: &[(&str, &str)]| -> Record {
+//!     pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect()
+//! };
+//! a.insert(Cx::new(&catalog), "city", vec![rec(&[("id", "c1"), ("name", "Lyon")])]).await?;
+//! b.insert(Cx::new(&catalog), "person", vec![rec(&[("id", "p1"), ("name", "Ada"), ("city", "c1")])]).await?;
+//!
+//! let fed = Federation::new(Arc::new(catalog)).datasource("a", a).datasource("b", b);
+//! let rows = fed
+//!     .sql_rows("SELECT p.name, c.name AS city FROM b.person p JOIN a.city c ON p.city = c.id")
+//!     .await?;
+//! assert_eq!(rows[0]["city"], Value::from("Lyon"));
+//! # Ok::<(), objectql_query_ast::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod catalog;
+mod error;
+mod exec;
+mod explain;
+mod table;
+mod translate;
+mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use futures::{StreamExt, TryStreamExt};
+use objectql_driver::{BatchStream, Driver};
+use objectql_query_ast::{Catalog, Record, Result};
+
+pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
+pub use crate::error::from_datafusion;
+pub use crate::exec::ObjectScanExec;
+pub use crate::table::{ObjectTable, ScanOptions};
+pub use crate::translate::{scalar_to_value, to_filter};
+pub use crate::value::batches_to_records;
+/// The DataFusion this crate is built on (55), for users who build their
+/// own `SessionContext` around [`ObjectTable`]s.
+pub use datafusion;
+
+/// The name of the catalog [`Federation::context`] registers.
+pub const CATALOG: &str = "objectql";
+
+/// Every registered object of a set of datasources, queryable with SQL.
+///
+/// A federation is cheap to make (it holds `Arc`s) and immutable: it sees
+/// the objects of the catalog it was made from.
+#[derive(Debug, Clone)]
+pub struct Federation {
+    catalog: Arc<Catalog>,
+    sources: BTreeMap<String, Arc<dyn Driver>>,
+    options: ScanOptions,
+}
+
+impl Federation {
+    /// A federation over the objects of `catalog`; add their datasources
+    /// with [`Federation::datasource`].
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self {
+            catalog,
+            sources: BTreeMap::new(),
+            options: ScanOptions::default(),
+        }
+    }
+
+    /// Adds datasource `name`, served by `driver`. Its objects become the
+    /// tables of schema `name`.
+    pub fn datasource(mut self, name: impl Into<String>, driver: Arc<dyn Driver>) -> Self {
+        self.sources.insert(name.into(), driver);
+        self
+    }
+
+    /// The same federation with every table scanning under `options`.
+    pub fn with_options(mut self, options: ScanOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The same federation with pushdown on or off (see [`ScanOptions::pushdown`]).
+    pub fn with_pushdown(mut self, pushdown: bool) -> Self {
+        self.options.pushdown = pushdown;
+        self
+    }
+
+    /// The same federation with a time limit on every driver call.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// The catalog of every object whose datasource this federation has.
+    pub fn catalog_provider(&self) -> Result<ObjectCatalog> {
+        let mut tables = Vec::new();
+        for schema in self.catalog.iter() {
+            let ds = schema.datasource_name();
+            if let Some(driver) = self.sources.get(ds) {
+                tables.push(
+                    ObjectTable::new(
+                        ds,
+                        Arc::clone(driver),
+                        Arc::clone(&self.catalog),
+                        &schema.name,
+                    )?
+                    .with_options(self.options.clone()),
+                );
+            }
+        }
+        Ok(ObjectCatalog::new(tables))
+    }
+
+    /// A DataFusion context whose default catalog is [`CATALOG`], with one
+    /// schema per datasource (`default` is the default schema when there
+    /// is one) and `information_schema` on.
+    pub fn context(&self) -> Result<SessionContext> {
+        let default_schema = if self.sources.contains_key("default") || self.sources.is_empty() {
+            "default".to_owned()
+        } else {
+            self.sources.keys().next().cloned().unwrap_or_default()
+        };
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, default_schema)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(CATALOG, Arc::new(self.catalog_provider()?));
+        Ok(ctx)
+    }
+
+    /// Plans `sql` (a query: no DDL, DML or `SET` statements).
+    pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
+        self.context()?
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(from_datafusion)
+    }
+
+    /// Runs `sql` and returns its Arrow batches.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.plan(sql)
+            .await?
+            .collect()
+            .await
+            .map_err(from_datafusion)
+    }
+
+    /// Runs `sql` and streams its Arrow batches; an error in the middle of
+    /// the stream (a driver failing) is an item of the stream.
+    pub async fn sql_stream(&self, sql: &str) -> Result<BatchStream> {
+        let stream = self
+            .plan(sql)
+            .await?
+            .execute_stream()
+            .await
+            .map_err(from_datafusion)?;
+        Ok(Box::pin(stream.map(|b| b.map_err(from_datafusion))))
+    }
+
+    /// Runs `sql` and returns its rows.
+    pub async fn sql_rows(&self, sql: &str) -> Result<Vec<Record>> {
+        let batches: Vec<RecordBatch> = self.sql_stream(sql).await?.try_collect().await?;
+        batches_to_records(&batches)
+    }
+
+    /// One tree describing how `sql` runs: every node is a DataFusion
+    /// operator or `driver:<name>`, a driver node shows the query pushed to
+    /// it and what its driver makes of it (the SQL text and its parameter
+    /// count, or the pipeline). With `analyze`, the statement runs and each
+    /// node shows its metrics, a driver node the rows its datasource
+    /// shipped (`output_rows`).
+    pub async fn explain(&self, sql: &str, analyze: bool) -> Result<String> {
+        let df = self.plan(sql).await?;
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(from_datafusion)?;
+        if analyze {
+            datafusion::physical_plan::collect(Arc::clone(&plan), task)
+                .await
+                .map_err(from_datafusion)?;
+        }
+        explain::tree(&plan, analyze).await
+    }
+}
+
+/// What [`Federation::sql`] accepts: queries only. DDL (`CREATE EXTERNAL
+/// TABLE` would read local files), DML (`COPY … TO` would write them) and
+/// `SET` are refused.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}

@@ -1,0 +1,280 @@
+//! One object on its datasource's driver, as a DataFusion `TableProvider`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use objectql_driver::{Driver, Pushdown, arrow_schema};
+use objectql_query_ast::{
+    Catalog, Error, Filter, ObjectSchema, Query, ResolveContext, Result, StorageType,
+    validate_query,
+};
+
+use crate::error::to_datafusion;
+use crate::exec::ObjectScanExec;
+use crate::translate::to_filter;
+
+/// How an [`ObjectTable`] scans.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    /// Push filters, projections and limits to the driver (default `true`).
+    /// Off, every scan reads the whole object and DataFusion does the rest:
+    /// the reference a pushed plan must agree with.
+    pub pushdown: bool,
+    /// A time limit on each driver call (see `objectql_driver::Cx::timeout`).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            pushdown: true,
+            timeout: None,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// The same options with pushdown on or off.
+    pub fn with_pushdown(mut self, pushdown: bool) -> Self {
+        self.pushdown = pushdown;
+        self
+    }
+
+    /// The same options with a time limit on each driver call.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// One object of a datasource as a DataFusion table.
+///
+/// Its columns are the object's stored fields, typed from the object schema
+/// as the driver's Arrow output is. Filters DataFusion offers are translated
+/// into QueryAST conditions with SQL's meaning kept (see
+/// [`crate::to_filter`]) and classified by the driver: `Exact` filters, the
+/// projection and (when every filter is exact) the limit go into one
+/// validated query that the driver runs; its batches stream through.
+///
+/// Register it in any `SessionContext`:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use objectql_federation::ObjectTable;
+/// # use objectql_query_ast::{Catalog, ObjectSchema, Field};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut catalog = Catalog::new();
+/// catalog.insert(ObjectSchema::new("t").field(Field::new("n", "integer")))?;
+/// let driver = Arc::new(objectql_driver_memory::MemoryDriver::connect("memory://")?);
+/// let table = ObjectTable::new("default", driver, Arc::new(catalog), "t")?;
+/// let ctx = datafusion::prelude::SessionContext::new();
+/// ctx.register_table("t", Arc::new(table)).unwrap();
+/// # Ok::<(), objectql_query_ast::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct ObjectTable {
+    datasource: String,
+    driver: Arc<dyn Driver>,
+    catalog: Arc<Catalog>,
+    object: String,
+    columns: Vec<String>,
+    arrow: SchemaRef,
+    options: ScanOptions,
+}
+
+/// The stored (not virtual) fields of `schema`, in schema order.
+fn stored_fields(schema: &ObjectSchema) -> Vec<String> {
+    schema
+        .fields
+        .iter()
+        .filter(|(_, f)| f.storage_type().is_ok_and(|st| st != StorageType::Virtual))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+impl ObjectTable {
+    /// The table of `object` (registered in `catalog`) on `driver`, the
+    /// driver of datasource `datasource`.
+    pub fn new(
+        datasource: impl Into<String>,
+        driver: Arc<dyn Driver>,
+        catalog: Arc<Catalog>,
+        object: &str,
+    ) -> Result<Self> {
+        let schema = catalog
+            .get(object)
+            .ok_or_else(|| Error::config(format!("object `{object}` is not registered")))?;
+        let columns = stored_fields(schema);
+        let arrow = arrow_schema(schema, &Query::new(object).select(columns.clone()))?;
+        Ok(Self {
+            datasource: datasource.into(),
+            driver,
+            catalog,
+            object: object.to_owned(),
+            columns,
+            arrow,
+            options: ScanOptions::default(),
+        })
+    }
+
+    /// The same table with other scan options.
+    pub fn with_options(mut self, options: ScanOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The object's name.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// The datasource's name.
+    pub fn datasource(&self) -> &str {
+        &self.datasource
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    fn schema_of_object(&self) -> Result<&ObjectSchema> {
+        self.catalog
+            .get(&self.object)
+            .ok_or_else(|| Error::internal("an object table's object left the catalog"))
+    }
+
+    /// The validated QueryAST filter `expr` becomes on this table, and how
+    /// the driver runs it; `None` when it stays in DataFusion.
+    pub fn pushdown_of(&self, expr: &Expr) -> Option<(Filter, Pushdown)> {
+        if !self.options.pushdown || !self.driver.capabilities().filters {
+            return None;
+        }
+        let schema = self.schema_of_object().ok()?;
+        let filter = to_filter(expr, schema)?;
+        // Validation types the values and refuses what the protocol
+        // refuses (a NUL in a pattern, an empty `$contains`): those stay
+        // in DataFusion.
+        let mut typed = validate_query(
+            &Query::new(&self.object).filter(filter),
+            &self.catalog,
+            &ResolveContext::now(),
+        )
+        .ok()?;
+        let typed = typed.filter.take()?;
+        let class = objectql_planner::classify_filter(&typed, &|c| self.driver.classify(schema, c));
+        (class != Pushdown::Unsupported).then_some((typed, class))
+    }
+}
+
+#[async_trait]
+impl TableProvider for ObjectTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.arrow)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.pushdown_of(f) {
+                Some((_, Pushdown::Exact)) => TableProviderFilterPushDown::Exact,
+                Some((_, Pushdown::Inexact)) => TableProviderFilterPushDown::Inexact,
+                _ => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema_of_object().map_err(to_datafusion)?;
+        let caps = self.driver.capabilities();
+        let names: Vec<String> = match projection {
+            Some(p) => p
+                .iter()
+                .map(|&i| {
+                    self.columns.get(i).cloned().ok_or_else(|| {
+                        to_datafusion(Error::internal(format!(
+                            "projection index {i} is past the table's columns"
+                        )))
+                    })
+                })
+                .collect::<DfResult<_>>()?,
+            None => self.columns.clone(),
+        };
+        let out_schema: SchemaRef = match projection {
+            Some(p) => Arc::new(self.arrow.project(p)?),
+            None => Arc::clone(&self.arrow),
+        };
+        let mut pushed = Vec::new();
+        let mut exact = true;
+        for f in filters {
+            match self.pushdown_of(f) {
+                Some((filter, class)) => {
+                    exact &= class == Pushdown::Exact;
+                    pushed.push(filter);
+                }
+                // DataFusion only hands over the filters this table
+                // accepted, and acceptance is deterministic.
+                None => {
+                    return Err(to_datafusion(Error::internal(format!(
+                        "a filter offered to `{}` no longer translates: {f}",
+                        self.object
+                    ))));
+                }
+            }
+        }
+        let mut query = Query::new(&self.object);
+        query.filter = match pushed.len() {
+            0 => None,
+            1 => pushed.pop(),
+            _ => Some(Filter::And(pushed)),
+        };
+        if self.options.pushdown && caps.projection {
+            let mut fields: Vec<String> = Vec::with_capacity(names.len());
+            for n in &names {
+                if !fields.contains(n) {
+                    fields.push(n.clone());
+                }
+            }
+            if fields.is_empty() {
+                // `COUNT(*)`: the rows, with as little as possible in them.
+                fields.push(schema.primary_key.clone());
+            }
+            query.fields = Some(fields);
+        }
+        if self.options.pushdown && exact && caps.paging && caps.sorting {
+            query.limit = limit.map(|l| u64::try_from(l).unwrap_or(u64::MAX));
+        }
+        let query =
+            validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
+        Ok(Arc::new(ObjectScanExec::new(
+            self.datasource.clone(),
+            Arc::clone(&self.driver),
+            Arc::clone(&self.catalog),
+            query,
+            Some(names),
+            self.options.timeout,
+            out_schema,
+        )))
+    }
+}

@@ -1,0 +1,23 @@
+//! Federation tests (one target; modules inside).
+//!
+//! - `pushdown`: every translation rule run pushed and not pushed on the
+//!   same data, per driver; the answers must be equal.
+//! - `joins`: a join across datasources against the same data in one
+//!   datasource, with pushdown on and off.
+//! - `errors`: bad SQL, unknown names, refused statements and a driver
+//!   failing mid-stream are typed errors, never panics or short results.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    missing_docs
+)]
+
+mod federation {
+    pub mod common;
+    mod errors;
+    mod joins;
+    mod pushdown;
+}

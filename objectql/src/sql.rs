@@ -1,0 +1,66 @@
+//! SQL over every datasource (the `federation` feature).
+
+use objectql_federation::Federation;
+use objectql_federation::datafusion::arrow::array::RecordBatch;
+use objectql_query_ast::{Record, Result};
+
+use crate::engine::Engine;
+use crate::session::Session;
+
+impl Session {
+    /// Every object of every datasource as a table of a DataFusion
+    /// catalog: schema `<datasource>`, table `<object>`. A tenant session
+    /// sees its tenant's databases. Calls made through it carry this
+    /// session's time limit.
+    pub fn federation(&self) -> Result<Federation> {
+        let mut fed = Federation::new(self.engine().catalog()?).with_timeout(self.timeout());
+        for (name, driver) in self.datasources()? {
+            fed = fed.datasource(name, driver);
+        }
+        Ok(fed)
+    }
+
+    /// Runs a SQL query over every datasource (`SELECT … FROM pg.orders o
+    /// JOIN lite.customers c ON …`) and returns its Arrow batches.
+    ///
+    /// Only queries: DDL, DML and `SET` are refused. Filters, projections
+    /// and limits go to each object's driver with the protocol's meaning;
+    /// DataFusion joins across datasources.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.federation()?.sql(sql).await
+    }
+
+    /// Runs a SQL query over every datasource and returns its rows.
+    pub async fn sql_rows(&self, sql: &str) -> Result<Vec<Record>> {
+        self.federation()?.sql_rows(sql).await
+    }
+
+    /// How a SQL query runs: one tree of DataFusion operators and
+    /// `driver:<name>` scans with what was pushed to each. With `analyze`
+    /// the query runs and each scan shows the rows its datasource shipped.
+    pub async fn explain_sql(&self, sql: &str, analyze: bool) -> Result<String> {
+        self.federation()?.explain(sql, analyze).await
+    }
+}
+
+impl Engine {
+    /// [`Session::sql`] in a default session.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.default_session().sql(sql).await
+    }
+
+    /// [`Session::sql_rows`] in a default session.
+    pub async fn sql_rows(&self, sql: &str) -> Result<Vec<Record>> {
+        self.default_session().sql_rows(sql).await
+    }
+
+    /// [`Session::explain_sql`] in a default session.
+    pub async fn explain_sql(&self, sql: &str, analyze: bool) -> Result<String> {
+        self.default_session().explain_sql(sql, analyze).await
+    }
+
+    /// [`Session::federation`] in a default session.
+    pub fn federation(&self) -> Result<Federation> {
+        self.default_session().federation()
+    }
+}
