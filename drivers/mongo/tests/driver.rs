@@ -558,7 +558,7 @@ async fn random_cancellations_leave_no_partial_writes() {
 /// a transaction nobody ended (`random_cancellations_leave_no_partial_writes`
 /// found a rolled-back batch in the table under load). And a transaction
 /// whose call ran out of time is closed at once: its commit used to
-/// succeed, committing whatever the server had run of the cut call.
+/// succeed (here a client-side no-op, the server's transaction left open).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_cut_before_its_first_answer_is_aborted_on_the_server() {
     let ns = "drv_tx_first_cut";
