@@ -66,6 +66,54 @@ pub trait Harness: Send + Sync {
         let _ = namespace;
         Ok(())
     }
+
+    /// Whether the runner spreads a case's objects over datasources (see
+    /// [`Spread`]). Single-driver harnesses keep the default, `false`.
+    fn spreads(&self) -> bool {
+        false
+    }
+}
+
+/// Two harnesses as one: the runner puts a case's objects alternately in a
+/// datasource of the first driver and one of the second (object 0, 2, …
+/// on `first`; 1, 3, … on `second`), so every join and `expand` between
+/// neighbouring objects crosses datasources. The answers must still be the
+/// memory reference's. [`spread_cases`] lists the cases it runs.
+pub struct Spread {
+    /// The driver of the even-numbered objects.
+    pub first: Arc<dyn Harness>,
+    /// The driver of the odd-numbered objects.
+    pub second: Arc<dyn Harness>,
+}
+
+/// The marker the runner puts in a spread datasource's name (and so in its
+/// namespace) to say which driver holds it.
+pub(crate) const SPREAD_MARKS: [&str; 2] = ["s1_", "s2_"];
+
+impl Spread {
+    fn pick(&self, namespace: &str) -> &dyn Harness {
+        if namespace.contains(&format!("_{}", SPREAD_MARKS[1])) {
+            self.second.as_ref()
+        } else {
+            self.first.as_ref()
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for Spread {
+    fn name(&self) -> String {
+        format!("{}+{}", self.first.name(), self.second.name())
+    }
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Driver>> {
+        self.pick(namespace).connect(namespace).await
+    }
+    async fn cleanup(&self, namespace: &str) -> Result<()> {
+        self.pick(namespace).cleanup(namespace).await
+    }
+    fn spreads(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -78,6 +126,9 @@ impl<H: Harness + ?Sized> Harness for Arc<H> {
     }
     async fn cleanup(&self, namespace: &str) -> Result<()> {
         (**self).cleanup(namespace).await
+    }
+    fn spreads(&self) -> bool {
+        (**self).spreads()
     }
 }
 
@@ -146,10 +197,49 @@ pub async fn run(harness: &dyn Harness, file: &str, case: &str) -> Outcome {
     }
 }
 
-/// Runs every case against `harness`, `concurrency` at a time.
+/// The cases a [`Spread`] harness runs: those of every case file with
+/// more than one object, except cases that name a datasource themselves
+/// (a transaction's) or register objects in their steps, whose meaning the
+/// spread would change.
+pub fn spread_cases() -> Vec<CaseId> {
+    let files = parsed_files();
+    all_cases()
+        .into_iter()
+        .filter(|id| {
+            let Some(Ok(file)) = files.get(id.file.as_str()) else {
+                return false;
+            };
+            let objects = file
+                .get("objects")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len);
+            let case = file
+                .get("cases")
+                .and_then(serde_json::Value::as_array)
+                .and_then(|cases| {
+                    cases.iter().find(|c| {
+                        c.get("name").and_then(serde_json::Value::as_str) == Some(&id.name)
+                    })
+                });
+            objects > 1
+                && case.is_some_and(|c| {
+                    let text = c.to_string();
+                    !text.contains("\"datasource\"") && !text.contains("\"op\":\"register\"")
+                })
+        })
+        .collect()
+}
+
+/// Runs every case against `harness` (for a [`Spread`] harness, the
+/// [`spread_cases`]), `concurrency` at a time.
 pub async fn run_all(harness: &dyn Harness, concurrency: usize) -> Vec<(CaseId, Outcome)> {
     use futures::StreamExt;
-    futures::stream::iter(all_cases())
+    let cases = if harness.spreads() {
+        spread_cases()
+    } else {
+        all_cases()
+    };
+    futures::stream::iter(cases)
         .map(|id| async move {
             let outcome = run(harness, &id.file, &id.name).await;
             (id, outcome)
@@ -198,11 +288,19 @@ pub fn matrix_markdown(results: &[(String, Vec<(CaseId, Outcome)>)]) -> String {
     let mut files: Vec<&str> = CASE_FILES.iter().map(|(f, _)| *f).collect();
     files.push("**total**");
     for file in files {
+        let in_file = |id: &CaseId| file == "**total**" || id.file == file;
+        // A file none of the runs covered (a spread run's single-object files).
+        if results
+            .iter()
+            .all(|(_, outcomes)| !outcomes.iter().any(|(id, _)| in_file(id)))
+        {
+            continue;
+        }
         let _ = write!(out, "| {file} |");
         for (_, outcomes) in results {
             let selected: Vec<&Outcome> = outcomes
                 .iter()
-                .filter(|(id, _)| file == "**total**" || id.file == file)
+                .filter(|(id, _)| in_file(id))
                 .map(|(_, o)| o)
                 .collect();
             let passed = selected

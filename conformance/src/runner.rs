@@ -202,10 +202,14 @@ async fn run_in(
     let mut missing: Vec<String> = Vec::new();
     let mut schemas = Vec::new();
     for (i, o) in objects.iter().enumerate() {
-        let schema = match ObjectSchema::from_json(o) {
+        let mut schema = match ObjectSchema::from_json(o) {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(format!("bad case: objects[{i}]: {e}")),
         };
+        if harness.spreads() {
+            let mark = crate::SPREAD_MARKS[i % 2];
+            schema.datasource = Some(format!("{mark}{}", schema.datasource_name()));
+        }
         let ds = schema.datasource_name().to_owned();
         if !datasources.contains(&ds) {
             datasources.push(ds.clone());
@@ -217,13 +221,16 @@ async fn run_in(
                     ));
                 }
             };
-            if missing.is_empty() {
+            if missing.is_empty() || harness.spreads() {
                 let caps = driver.capabilities();
-                missing = features
-                    .iter()
-                    .filter(|f| !caps.has(**f))
-                    .map(|f| f.as_str().to_owned())
-                    .collect();
+                missing.extend(
+                    features
+                        .iter()
+                        .filter(|f| !caps.has(**f))
+                        .map(|f| f.as_str().to_owned())
+                        .filter(|f| !missing.contains(f))
+                        .collect::<Vec<_>>(),
+                );
                 // An isolation level the driver does not serve must be
                 // refused too (claims are checked both ways).
                 if caps.has(Feature::Transactions) {
@@ -239,6 +246,12 @@ async fn run_in(
             }
         }
         schemas.push(schema);
+    }
+    if harness.spreads() && !missing.is_empty() {
+        // Which driver refuses depends on where the spread put each object;
+        // the single-driver runs check each driver's claims.
+        let _ = engine.close().await;
+        return Outcome::Unsupported(missing);
     }
     let result = run_steps(&engine, spec, ctx, schemas).await;
     let _ = engine.close().await;

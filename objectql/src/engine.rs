@@ -133,7 +133,11 @@ pub(crate) struct Inner {
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
     tenant_sources: RwLock<HashMap<String, Arc<dyn TenantSource>>>,
     factories: RwLock<Vec<Arc<dyn DriverFactory>>>,
+    join_key_limit: std::sync::atomic::AtomicUsize,
 }
+
+/// The default of [`Engine::join_key_limit`].
+pub const DEFAULT_JOIN_KEY_LIMIT: usize = 10_000;
 
 /// The entry point: register datasources and object schemas, then read and
 /// write through one API whatever the storage.
@@ -191,8 +195,25 @@ impl Engine {
                 datasources: RwLock::new(HashMap::new()),
                 tenant_sources: RwLock::new(HashMap::new()),
                 factories: RwLock::new(factories),
+                join_key_limit: std::sync::atomic::AtomicUsize::new(DEFAULT_JOIN_KEY_LIMIT),
             }),
         }
+    }
+
+    /// The most distinct keys a join across datasources sends to its right
+    /// side as an `$in` (default [`DEFAULT_JOIN_KEY_LIMIT`]). With more keys
+    /// than this, the right side is read with its own filters only.
+    pub fn join_key_limit(&self) -> usize {
+        self.inner
+            .join_key_limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets [`Engine::join_key_limit`] (0: never send keys).
+    pub fn set_join_key_limit(&self, keys: usize) {
+        self.inner
+            .join_key_limit
+            .store(keys, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a driver factory (for a community driver's URL scheme).

@@ -48,14 +48,18 @@
 //!   ([`Session::sql`], [`Engine::sql`]): each object is a DataFusion
 //!   table that pushes filters, projections and limits to its driver with
 //!   the protocol's meaning; DataFusion joins across datasources.
+//!
+//! QueryAST `joins` across datasources need no feature: see
+//! [`Engine::join_key_limit`] for how their driver queries are narrowed.
 
+mod across;
 mod engine;
 mod expand;
 mod session;
 #[cfg(feature = "federation")]
 mod sql;
 
-pub use engine::{DriverFactory, Engine};
+pub use engine::{DEFAULT_JOIN_KEY_LIMIT, DriverFactory, Engine};
 pub use objectql_driver::{
     BatchStream, Capabilities, Conflict, Cx, Driver, ExplainStep, Feature, IsolationLevel,
     PoolStats, Pushdown, RowStream, TenantSource, TxId,

@@ -17,7 +17,7 @@ use objectql_query_ast::{
 use tracing::Instrument;
 
 use crate::engine::Engine;
-use crate::expand;
+use crate::{across, expand};
 
 #[derive(Debug, Clone)]
 struct TxBinding {
@@ -195,6 +195,21 @@ impl Session {
         }
     }
 
+    /// The validated form of `query` when its joins span datasources
+    /// (`None`: it runs on one datasource, through [`Session::prepare`]).
+    fn across(&self, query: &Query) -> Result<Option<Query>> {
+        if query.joins.is_empty() {
+            return Ok(None);
+        }
+        let catalog = self.engine.catalog()?;
+        if !across::spans_datasources(&catalog, query) {
+            return Ok(None);
+        }
+        let typed = validate_query(query, &catalog, &self.ctx)?;
+        expand::check(&typed)?;
+        Ok(Some(typed))
+    }
+
     /// Validates and plans `query`.
     pub(crate) fn prepare(&self, query: &Query) -> Result<Prepared> {
         let catalog = self.engine.catalog()?;
@@ -203,20 +218,10 @@ impl Session {
         let schema = catalog
             .get(typed.object.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::internal("validated query names an unknown object"))?;
-        for (i, j) in typed.joins.iter().enumerate() {
-            let other = catalog
-                .get(&j.object)
-                .ok_or_else(|| Error::internal("validated join names an unknown object"))?;
-            if other.datasource_name() != schema.datasource_name() {
-                return Err(Error::Unsupported {
-                    feature: format!(
-                        "joins[{i}]: a join across datasources (`{}` → `{}`) needs federation",
-                        schema.datasource_name(),
-                        other.datasource_name()
-                    ),
-                    driver: "engine".into(),
-                });
-            }
+        if across::spans_datasources(&catalog, &typed) {
+            return Err(Error::internal(
+                "a join across datasources reached the single-datasource planner",
+            ));
         }
         let (driver, _) = self.driver_for(schema)?;
         let mut pushed_query = typed.clone();
@@ -306,13 +311,19 @@ impl Session {
             object = query.object.as_deref().unwrap_or_default()
         );
         async {
-            let p = self.prepare(query)?;
-            let mut rows = self.run(&p).await?;
-            if !p.query.expand.is_empty() {
-                expand::expand(self, &p.query, &mut rows).await?;
-                if let Some(fields) = &p.query.fields {
+            let (typed, mut rows) = if let Some(typed) = self.across(query)? {
+                let rows = Box::pin(across::find(self, &typed)).await?;
+                (typed, rows)
+            } else {
+                let p = self.prepare(query)?;
+                let rows = self.run(&p).await?;
+                (p.query, rows)
+            };
+            if !typed.expand.is_empty() {
+                expand::expand(self, &typed, &mut rows).await?;
+                if let Some(fields) = &typed.fields {
                     // A nearest query's distance stays, whatever the projection.
-                    let distance = p.query.nearest.as_ref().map(|n| n.distance_as.as_str());
+                    let distance = typed.nearest.as_ref().map(|n| n.distance_as.as_str());
                     for r in &mut rows {
                         r.retain(|k, _| fields.contains(k) || Some(k.as_str()) == distance);
                     }
@@ -328,6 +339,9 @@ impl Session {
     /// plan or `expand`) are collected first; fully pushed queries stream
     /// straight from the driver.
     pub async fn find_stream(&self, query: &Query) -> Result<RowStream> {
+        if self.across(query)?.is_some() {
+            return Ok(rows_to_stream(Box::pin(self.find(query)).await?));
+        }
         let p = self.prepare(query)?;
         if p.plan.residual.is_none() && p.query.expand.is_empty() {
             match p.driver.find(self.cx(&p)?, &p.plan.pushed).await {
@@ -348,6 +362,14 @@ impl Session {
                 "expand",
                 "`expand` is not available for Arrow output",
             ));
+        }
+        if let Some(typed) = self.across(query)? {
+            let rows = Box::pin(across::find(self, &typed)).await?;
+            let schema = across::joined_schema(&*self.engine.catalog()?, &typed)?;
+            let mut output = typed;
+            output.joins.clear();
+            let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
+            return Ok(Box::pin(futures::stream::iter([Ok(batch)])));
         }
         let p = self.prepare(query)?;
         let schema = p.schema()?;
@@ -428,6 +450,9 @@ impl Session {
 
     /// Describes where each part of `query` runs.
     pub async fn explain(&self, query: &Query) -> Result<Vec<ExplainStep>> {
+        if let Some(typed) = self.across(query)? {
+            return Box::pin(across::explain(self, &typed)).await;
+        }
         let p = self.prepare(query)?;
         let cx = self.cx(&p)?;
         // Describe the plan `run` would use: the fallback when the driver

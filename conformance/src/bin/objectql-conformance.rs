@@ -20,7 +20,17 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use objectql_conformance::{Harness, Outcome, all_cases, async_trait, matrix_markdown, run_all};
+use objectql_conformance::{
+    Harness, Outcome, Spread, all_cases, async_trait, matrix_markdown, run_all,
+};
+
+/// The driver pairs the multi-object cases also run spread over.
+const SPREAD_PAIRS: [(&str, &str); 4] = [
+    ("memory", "sqlite"),
+    ("sqlite", "postgres"),
+    ("postgres", "mysql"),
+    ("mysql", "mongodb"),
+];
 
 struct Memory;
 
@@ -279,22 +289,34 @@ async fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             };
-            let harnesses: Vec<Box<dyn Harness>> = vec![
-                Box::new(Memory),
+            let harnesses: Vec<Arc<dyn Harness>> = vec![
+                Arc::new(Memory),
                 #[cfg(feature = "sqlite")]
-                Box::new(Sqlite(scratch.clone())),
+                Arc::new(Sqlite(scratch.clone())),
                 #[cfg(feature = "postgres")]
-                Box::new(Postgres::from_env()),
+                Arc::new(Postgres::from_env()),
                 #[cfg(feature = "mysql")]
-                Box::new(MySql::from_env()),
+                Arc::new(MySql::from_env()),
                 #[cfg(feature = "turso")]
-                Box::new(Turso(scratch.clone())),
+                Arc::new(Turso(scratch.clone())),
                 #[cfg(feature = "mongo")]
-                Box::new(mongo),
+                Arc::new(mongo),
             ];
+            // The multi-object cases again, their objects spread over two
+            // drivers (both ways round), for each pair whose drivers are built in.
+            let by_name = |n: &str| harnesses.iter().find(|h| h.name() == n).cloned();
+            let mut spreads: Vec<Arc<dyn Harness>> = Vec::new();
+            for (a, b) in SPREAD_PAIRS {
+                if let (Some(a), Some(b)) = (by_name(a), by_name(b)) {
+                    for (first, second) in [(a.clone(), b.clone()), (b, a)] {
+                        spreads.push(Arc::new(Spread { first, second }));
+                    }
+                }
+            }
             let mut results = Vec::new();
+            let mut spread_results = Vec::new();
             let mut failed = false;
-            for h in &harnesses {
+            for h in harnesses.iter().chain(&spreads) {
                 let outcomes = run_all(h.as_ref(), 8).await;
                 for (id, o) in &outcomes {
                     if let Outcome::Failed(why) = o {
@@ -302,11 +324,19 @@ async fn main() -> ExitCode {
                         eprintln!("FAILED {}::{} on {}: {why}", id.file, id.name, h.name());
                     }
                 }
-                results.push((h.name(), outcomes));
+                if h.spreads() {
+                    spread_results.push((h.name(), outcomes));
+                } else {
+                    results.push((h.name(), outcomes));
+                }
             }
             #[cfg(any(feature = "sqlite", feature = "turso"))]
             let _ = std::fs::remove_dir_all(&scratch);
             print!("{}", matrix_markdown(&results));
+            if !spread_results.is_empty() {
+                println!("\nObjects spread over two datasources (first+second):\n");
+                print!("{}", matrix_markdown(&spread_results));
+            }
             if failed {
                 ExitCode::FAILURE
             } else {

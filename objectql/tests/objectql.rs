@@ -1,0 +1,18 @@
+//! Integration tests of the `objectql` facade (one target; modules inside).
+//!
+//! - `across`: queries whose joins cross datasources (SQLite and memory)
+//!   against the memory reference holding every object in one datasource:
+//!   1,000 generated joins, every read API, the join-key limit, and a
+//!   transaction on one of the datasources.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    missing_docs
+)]
+
+mod objectql {
+    mod across;
+}
