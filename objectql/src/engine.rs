@@ -172,6 +172,48 @@ fn poisoned() -> Error {
     Error::internal("engine state poisoned by an earlier panic")
 }
 
+/// Refuses a reference with a `deleteBehavior` between `schema` and a
+/// registered object of another datasource, either way round: no backend
+/// enforces a foreign key into another datasource.
+fn check_references_stay_home(catalog: &Catalog, schema: &ObjectSchema) -> Result<()> {
+    let refuse = |from: &ObjectSchema, field: &str, to: &ObjectSchema| Error::Unsupported {
+        feature: format!(
+            "`{}.{field}` has a deleteBehavior on its reference to `{}`, but `{}` lives in datasource `{}` and `{}` in `{}`: no backend enforces a foreign key into another datasource (drop deleteBehavior, or keep both objects in one datasource)",
+            from.name,
+            to.name,
+            from.name,
+            from.datasource_name(),
+            to.name,
+            to.datasource_name()
+        ),
+        driver: "engine".into(),
+    };
+    let enforced = |s: &'_ ObjectSchema| -> Vec<(String, String)> {
+        s.fields
+            .iter()
+            .filter(|(_, f)| f.delete_behavior.is_some())
+            .filter_map(|(n, f)| f.reference.clone().map(|t| (n.clone(), t)))
+            .collect()
+    };
+    for (field, target) in enforced(schema) {
+        if let Some(other) = catalog.get(&target)
+            && other.name != schema.name
+            && other.datasource_name() != schema.datasource_name()
+        {
+            return Err(refuse(schema, &field, other));
+        }
+    }
+    for other in catalog
+        .iter()
+        .filter(|o| o.name != schema.name && o.datasource_name() != schema.datasource_name())
+    {
+        if let Some((field, _)) = enforced(other).into_iter().find(|(_, t)| *t == schema.name) {
+            return Err(refuse(other, &field, schema));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// An engine with the built-in driver factories of the enabled features.
     pub fn new() -> Self {
@@ -359,6 +401,7 @@ impl Engine {
     pub async fn register(&self, schema: ObjectSchema) -> Result<()> {
         schema.check()?;
         let catalog = self.catalog()?;
+        check_references_stay_home(&catalog, &schema)?;
         let same_source = catalog
             .iter()
             .filter(|o| o.datasource_name() == schema.datasource_name());

@@ -505,3 +505,31 @@ async fn a_cross_datasource_join_inside_a_transaction_reads_its_own_writes() {
     );
     tx.rollback().await.expect("rollback");
 }
+
+#[tokio::test]
+async fn a_foreign_key_into_another_datasource_is_refused() {
+    let engine = Engine::new();
+    engine.add_datasource("x", "memory://").await.expect("x");
+    engine.add_datasource("y", "memory://").await.expect("y");
+    let team = json!({"name": "team", "datasource": "x", "fields": {"name": {"type": "text"}}});
+    let member = |ds: &str, behavior: Option<&str>| {
+        let mut field = json!({"type": "lookup", "reference": "team"});
+        if let Some(b) = behavior {
+            field["deleteBehavior"] = json!(b);
+        }
+        json!({"name": "member", "datasource": ds, "fields": {"team": field}})
+    };
+    engine.register_json(&team).await.expect("team");
+    let e = engine
+        .register_json(&member("y", Some("cascade")))
+        .await
+        .expect_err("a cascade into another datasource cannot be enforced");
+    assert_eq!(e.category(), "unsupported", "{e}");
+    assert!(e.to_string().contains("`member.team`"), "{e}");
+    // Without a deleteBehavior the reference is plain data: allowed, and
+    // `expand` follows it across datasources.
+    engine
+        .register_json(&member("y", None))
+        .await
+        .expect("a plain reference across datasources");
+}
