@@ -40,6 +40,15 @@ mod compare;
 pub mod differential;
 pub mod faults;
 pub mod generate;
+#[cfg(any(
+    feature = "memory",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "turso",
+    feature = "mongo"
+))]
+pub mod harnesses;
 pub mod identifiers;
 pub mod liveness;
 mod runner;

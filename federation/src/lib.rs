@@ -55,6 +55,7 @@ mod explain;
 mod table;
 mod translate;
 mod value;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,10 +63,11 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use objectql_driver::{BatchStream, Driver};
-use objectql_query_ast::{Catalog, Record, Result};
+use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
 pub use crate::error::from_datafusion;
@@ -73,6 +75,7 @@ pub use crate::exec::ObjectScanExec;
 pub use crate::table::{ObjectTable, ScanOptions};
 pub use crate::translate::{scalar_to_value, to_filter};
 pub use crate::value::batches_to_records;
+pub use crate::write::WriteExec;
 /// The DataFusion this crate is built on (55), for users who build their
 /// own `SessionContext` around [`ObjectTable`]s.
 pub use datafusion;
@@ -172,6 +175,43 @@ impl Federation {
             .map_err(from_datafusion)
     }
 
+    /// Runs one `INSERT`, `UPDATE` or `DELETE` statement and returns how
+    /// many rows it wrote.
+    ///
+    /// - `INSERT INTO ds.object (cols) VALUES … | SELECT …` validates every
+    ///   row like an insert through the engine (ids generated, defaults
+    ///   applied; a NULL counts as an omitted column) and inserts them in
+    ///   one driver call, all or none. The `SELECT` may read any datasource.
+    /// - `UPDATE ds.object SET col = <constant>, … [WHERE …]` and
+    ///   `DELETE FROM ds.object [WHERE …]` run as the driver's
+    ///   `update_many` / `delete_many`. Their `WHERE` must translate into
+    ///   QueryAST with SQL's meaning and be evaluated exactly by the driver,
+    ///   and may name only the table's own columns (no subqueries or
+    ///   joins): otherwise the statement is refused with `Unsupported`.
+    ///
+    /// The writes run outside any transaction. DDL, `COPY`, `SET`,
+    /// `INSERT OVERWRITE`, `TRUNCATE` and `MERGE` are refused.
+    pub async fn execute(&self, sql: &str) -> Result<u64> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(true)
+            .with_allow_statements(false);
+        let df = self
+            .context()?
+            .sql_with_options(sql, options)
+            .await
+            .map_err(from_datafusion)?;
+        check_write(df.logical_plan())?;
+        let batches = df.collect().await.map_err(from_datafusion)?;
+        let counts = batches_to_records(&batches)?;
+        match counts.first().and_then(|r| r.get("count")) {
+            Some(Value::Int(n)) => {
+                u64::try_from(*n).map_err(|_| Error::internal("a write reported a negative count"))
+            }
+            _ => Err(Error::internal("a write reported no count")),
+        }
+    }
+
     /// Runs `sql` and returns its Arrow batches.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.plan(sql)
@@ -215,6 +255,70 @@ impl Federation {
                 .map_err(from_datafusion)?;
         }
         explain::tree(&plan, analyze).await
+    }
+}
+
+/// Refuses a DML plan [`Federation::execute`] must not run: anything but
+/// `INSERT` (appending), `UPDATE` and `DELETE`, and an `UPDATE` or
+/// `DELETE` whose rows depend on anything but the target table's own
+/// columns (a subquery, a join, `UPDATE … FROM`): DataFusion hands the
+/// table only the conditions on its own columns, so running such a
+/// statement would write to more rows than it names.
+fn check_write(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, WriteOp};
+    let LogicalPlan::Dml(dml) = plan else {
+        return Err(Error::validation(
+            "sql",
+            "`execute` runs one INSERT, UPDATE or DELETE statement; use `sql` for queries",
+        ));
+    };
+    match dml.op {
+        WriteOp::Insert(_) => return Ok(()),
+        WriteOp::Update | WriteOp::Delete => {}
+        ref other => {
+            return Err(Error::validation(
+                "sql",
+                format!("`{other}` statements are not available through SQL"),
+            ));
+        }
+    }
+    let mut bad: Option<String> = None;
+    dml.input
+        .apply(|node| {
+            match node {
+                LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::TableScan(_)
+                | LogicalPlan::SubqueryAlias(_) => {}
+                other => {
+                    bad = Some(format!("a `{}` step", other.display()));
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+            node.apply_expressions(|e| {
+                if e.exists(|x| {
+                    Ok(matches!(
+                        x,
+                        Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_)
+                    ))
+                })? {
+                    bad = Some(format!("the subquery in `{e}`"));
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+        .map_err(from_datafusion)?;
+    match bad {
+        Some(what) => Err(Error::Unsupported {
+            feature: format!(
+                "{} on `{}` with {what}: an UPDATE or DELETE through SQL may only name the target table's own columns",
+                dml.op, dml.table_name
+            ),
+            driver: "federation".into(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -7,17 +7,19 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use objectql_driver::{Driver, Pushdown, arrow_schema};
 use objectql_query_ast::{
-    Catalog, Error, Filter, ObjectSchema, Query, ResolveContext, Result, StorageType,
-    validate_query,
+    Catalog, Error, Filter, ObjectSchema, Path, Query, Record, ResolveContext, Result, StorageType,
+    WriteMode, validate_query, validate_record,
 };
 
 use crate::error::to_datafusion;
 use crate::exec::ObjectScanExec;
 use crate::translate::to_filter;
+use crate::write::{Write, WriteExec, assigned_value};
 
 /// How an [`ObjectTable`] scans.
 #[derive(Debug, Clone)]
@@ -175,6 +177,60 @@ impl ObjectTable {
     }
 }
 
+impl ObjectTable {
+    /// The filter a write's `WHERE` conjuncts become: each must translate
+    /// with SQL's meaning and be evaluated exactly by the driver, or the
+    /// write is refused (a write never touches a superset of its rows).
+    fn write_filter(&self, verb: &str, filters: &[Expr]) -> Result<Option<Filter>> {
+        let schema = self.schema_of_object()?;
+        let mut parts = Vec::with_capacity(filters.len());
+        for f in filters {
+            let translated = to_filter(f, schema);
+            let Some(filter) = translated else {
+                return Err(Error::Unsupported {
+                    feature: format!(
+                        "{verb} … WHERE {f}: this condition has no exact QueryAST form, and a write runs only where the driver evaluates its whole condition"
+                    ),
+                    driver: self.driver.name().to_owned(),
+                });
+            };
+            let mut typed = validate_query(
+                &Query::new(&self.object).filter(filter),
+                &self.catalog,
+                &ResolveContext::now(),
+            )?;
+            let typed = typed.filter.take().unwrap_or_else(Filter::always);
+            let class =
+                objectql_planner::classify_filter(&typed, &|c| self.driver.classify(schema, c));
+            if class != Pushdown::Exact {
+                return Err(Error::Unsupported {
+                    feature: format!(
+                        "{verb} … WHERE {f}: the driver does not evaluate this condition exactly"
+                    ),
+                    driver: self.driver.name().to_owned(),
+                });
+            }
+            parts.push(typed);
+        }
+        Ok(match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Filter::And(parts)),
+        })
+    }
+
+    fn write_exec(&self, write: Write) -> Arc<dyn ExecutionPlan> {
+        Arc::new(WriteExec::new(
+            self.datasource.clone(),
+            Arc::clone(&self.driver),
+            Arc::clone(&self.catalog),
+            self.object.clone(),
+            write,
+            self.options.timeout,
+        ))
+    }
+}
+
 #[async_trait]
 impl TableProvider for ObjectTable {
     fn schema(&self) -> SchemaRef {
@@ -197,6 +253,65 @@ impl TableProvider for ObjectTable {
                 _ => TableProviderFilterPushDown::Unsupported,
             })
             .collect())
+    }
+
+    /// `INSERT INTO` (appending; `INSERT OVERWRITE` and `REPLACE INTO`
+    /// are refused): the rows are validated like any insert through the
+    /// engine and go to the driver in one call, all or none.
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(to_datafusion(Error::Unsupported {
+                feature: format!("{insert_op} into `{}`", self.object),
+                driver: self.driver.name().to_owned(),
+            }));
+        }
+        Ok(self.write_exec(Write::Insert(input)))
+    }
+
+    /// `DELETE FROM … [WHERE …]`, run by the driver's `delete_many`.
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let filter = self
+            .write_filter("DELETE", &filters)
+            .map_err(to_datafusion)?;
+        Ok(self.write_exec(Write::Delete { filter }))
+    }
+
+    /// `UPDATE … SET col = <constant>, … [WHERE …]`, run by the driver's
+    /// `update_many` with the values validated like any update.
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema_of_object().map_err(to_datafusion)?;
+        let mut patch = Record::new();
+        for (field, expr) in &assignments {
+            patch.insert(
+                field.clone(),
+                assigned_value(expr, field).map_err(to_datafusion)?,
+            );
+        }
+        let patch = validate_record(
+            patch,
+            schema,
+            WriteMode::Update,
+            &Path::root("sql").key("set"),
+        )
+        .map_err(to_datafusion)?;
+        let filter = self
+            .write_filter("UPDATE", &filters)
+            .map_err(to_datafusion)?;
+        Ok(self.write_exec(Write::Update { filter, patch }))
     }
 
     async fn scan(

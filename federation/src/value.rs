@@ -46,7 +46,7 @@ fn time(nanos: i64) -> Option<NaiveTime> {
 }
 
 /// One Arrow scalar as a value.
-fn scalar_value(s: &ScalarValue, column: &str) -> Result<Value> {
+pub(crate) fn scalar_value(s: &ScalarValue, column: &str) -> Result<Value> {
     if s.is_null() {
         return Ok(Value::Null);
     }

@@ -4,6 +4,9 @@
 //!   same data, per driver; the answers must be equal.
 //! - `joins`: a join across datasources against the same data in one
 //!   datasource, with pushdown on and off.
+//! - `servers`: the rules and the spread joins on PostgreSQL, MySQL/MariaDB
+//!   and MongoDB (the servers `scripts/test` provisions).
+//! - `writes`: `INSERT`, `UPDATE` and `DELETE` through SQL.
 //! - `errors`: bad SQL, unknown names, refused statements and a driver
 //!   failing mid-stream are typed errors, never panics or short results.
 
@@ -20,4 +23,6 @@ mod federation {
     mod errors;
     mod joins;
     mod pushdown;
+    mod servers;
+    mod writes;
 }

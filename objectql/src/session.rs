@@ -195,6 +195,12 @@ impl Session {
         }
     }
 
+    /// Whether this session runs inside a transaction.
+    #[cfg_attr(not(feature = "federation"), allow(dead_code))]
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// The validated form of `query` when its joins span datasources
     /// (`None`: it runs on one datasource, through [`Session::prepare`]).
     fn across(&self, query: &Query) -> Result<Option<Query>> {

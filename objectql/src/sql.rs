@@ -23,11 +23,27 @@ impl Session {
     /// Runs a SQL query over every datasource (`SELECT … FROM pg.orders o
     /// JOIN lite.customers c ON …`) and returns its Arrow batches.
     ///
-    /// Only queries: DDL, DML and `SET` are refused. Filters, projections
+    /// Only queries (writes: [`Session::execute_sql`]); DDL and `SET` are
+    /// refused. Filters, projections
     /// and limits go to each object's driver with the protocol's meaning;
     /// DataFusion joins across datasources.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.federation()?.sql(sql).await
+    }
+
+    /// Runs one `INSERT`, `UPDATE` or `DELETE` statement over the
+    /// datasources and returns how many rows it wrote (see
+    /// [`Federation::execute`]). Refused inside a transaction: the write
+    /// would not be part of it.
+    pub async fn execute_sql(&self, sql: &str) -> Result<u64> {
+        if self.in_transaction() {
+            return Err(objectql_query_ast::Error::Unsupported {
+                feature: "writes through SQL inside a transaction (they would run outside it)"
+                    .into(),
+                driver: "engine".into(),
+            });
+        }
+        self.federation()?.execute(sql).await
     }
 
     /// Runs a SQL query over every datasource and returns its rows.
@@ -47,6 +63,11 @@ impl Engine {
     /// [`Session::sql`] in a default session.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.default_session().sql(sql).await
+    }
+
+    /// [`Session::execute_sql`] in a default session.
+    pub async fn execute_sql(&self, sql: &str) -> Result<u64> {
+        self.default_session().execute_sql(sql).await
     }
 
     /// [`Session::sql_rows`] in a default session.

@@ -4,6 +4,8 @@
 //!   against the memory reference holding every object in one datasource:
 //!   1,000 generated joins, every read API, the join-key limit, and a
 //!   transaction on one of the datasources.
+//! - `sql` (feature `federation`): writes through SQL, and their refusal
+//!   inside a transaction.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,4 +17,6 @@
 
 mod objectql {
     mod across;
+    #[cfg(feature = "federation")]
+    mod sql;
 }

@@ -20,9 +20,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use objectql_conformance::{
-    Harness, Outcome, Spread, all_cases, async_trait, matrix_markdown, run_all,
-};
+use objectql_conformance::harnesses::Memory;
+#[cfg(feature = "mongo")]
+use objectql_conformance::harnesses::Mongo;
+#[cfg(feature = "mysql")]
+use objectql_conformance::harnesses::MySql;
+#[cfg(feature = "postgres")]
+use objectql_conformance::harnesses::Postgres;
+#[cfg(feature = "sqlite")]
+use objectql_conformance::harnesses::Sqlite;
+#[cfg(feature = "turso")]
+use objectql_conformance::harnesses::Turso;
+use objectql_conformance::{Harness, Outcome, Spread, all_cases, matrix_markdown, run_all};
 
 /// The driver pairs the multi-object cases also run spread over.
 const SPREAD_PAIRS: [(&str, &str); 4] = [
@@ -31,237 +40,6 @@ const SPREAD_PAIRS: [(&str, &str); 4] = [
     ("postgres", "mysql"),
     ("mysql", "mongodb"),
 ];
-
-struct Memory;
-
-#[async_trait]
-impl Harness for Memory {
-    fn name(&self) -> String {
-        "memory".into()
-    }
-    async fn connect(&self, _namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        Ok(Arc::new(objectql::MemoryDriver::new()))
-    }
-}
-
-#[cfg(feature = "sqlite")]
-struct Sqlite(std::path::PathBuf);
-
-#[cfg(feature = "sqlite")]
-#[async_trait]
-impl Harness for Sqlite {
-    fn name(&self) -> String {
-        "sqlite".into()
-    }
-    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        let path = self.0.join(format!("{namespace}.db"));
-        Ok(Arc::new(
-            objectql::SqliteDriver::open(objectql::SqliteOptions::file(path)).await?,
-        ))
-    }
-    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(self.0.join(format!("{namespace}.db{suffix}")));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(feature = "turso")]
-struct Turso(std::path::PathBuf);
-
-#[cfg(feature = "turso")]
-#[async_trait]
-impl Harness for Turso {
-    fn name(&self) -> String {
-        "turso".into()
-    }
-    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        let path = self.0.join(format!("{namespace}.turso.db"));
-        Ok(Arc::new(
-            objectql::TursoDriver::open(objectql::TursoOptions::file(path)).await?,
-        ))
-    }
-    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(self.0.join(format!("{namespace}.turso.db{suffix}")));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(feature = "mongo")]
-struct Mongo(String);
-
-#[cfg(feature = "mongo")]
-impl Mongo {
-    fn from_env() -> Option<Self> {
-        std::env::var("OBJECTQL_MONGO_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .map(Self)
-    }
-
-    /// The server's URL with its database path replaced by `db`.
-    fn url_for(&self, namespace: &str) -> String {
-        let mut db = format!("oq_{namespace}");
-        db.truncate(60);
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("mongodb", &self.0));
-        let (hosts, query) = match rest.find(['/', '?']) {
-            Some(i) => {
-                let tail = &rest[i..];
-                (&rest[..i], tail.find('?').map_or("", |q| &tail[q..]))
-            }
-            None => (rest, ""),
-        };
-        format!("{scheme}://{hosts}/{db}{query}")
-    }
-}
-
-#[cfg(feature = "mongo")]
-#[async_trait]
-impl Harness for Mongo {
-    fn name(&self) -> String {
-        "mongodb".into()
-    }
-    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        Ok(Arc::new(
-            objectql::MongoDriver::connect(&self.url_for(namespace)).await?,
-        ))
-    }
-    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
-        let driver = objectql::MongoDriver::connect(&self.url_for(namespace)).await?;
-        let dropped = driver.database().drop().await;
-        objectql::Driver::close(&driver).await?;
-        dropped.map_err(|e| objectql::Error::config(format!("dropping a test database: {e}")))
-    }
-}
-
-/// `"name"`, with `"` doubled inside.
-#[cfg(feature = "postgres")]
-fn quoted(name: &str) -> String {
-    objectql::quote_ident('"', name)
-}
-
-#[cfg(feature = "postgres")]
-struct Postgres(String);
-
-#[cfg(feature = "postgres")]
-impl Postgres {
-    fn from_env() -> Self {
-        Self(
-            std::env::var("OBJECTQL_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-        )
-    }
-
-    async fn admin(&self, sql: String) -> objectql::Result<()> {
-        use objectql_driver_postgres::sqlx;
-        let driver = objectql::PostgresDriver::connect(&self.0).await?;
-        let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(driver.pool())
-            .await
-            .map(drop)
-            .map_err(|e| objectql::Error::config(format!("preparing a test schema: {e}")));
-        objectql::Driver::close(&driver).await?;
-        outcome
-    }
-}
-
-#[cfg(feature = "postgres")]
-#[async_trait]
-impl Harness for Postgres {
-    fn name(&self) -> String {
-        "postgres".into()
-    }
-    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        self.admin(format!("CREATE SCHEMA IF NOT EXISTS {}", quoted(namespace)))
-            .await?;
-        let mut options = objectql::PostgresOptions::from_url(&self.0)?;
-        options.schema = Some(namespace.to_owned());
-        options.max_connections = 2;
-        Ok(Arc::new(objectql::PostgresDriver::open(options).await?))
-    }
-    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
-        self.admin(format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            quoted(namespace)
-        ))
-        .await
-    }
-}
-
-#[cfg(feature = "mysql")]
-struct MySql {
-    url: String,
-    run: String,
-}
-
-#[cfg(feature = "mysql")]
-impl MySql {
-    fn from_env() -> Self {
-        let run = std::env::var("OBJECTQL_TEST_RUN_ID").unwrap_or_else(|_| {
-            let epoch = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            format!("objectql_t_{}_{epoch}", std::process::id())
-        });
-        Self {
-            url: std::env::var("OBJECTQL_TEST_MYSQL_URL")
-                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
-            run,
-        }
-    }
-
-    /// The database of `namespace` (namespaces are ≤ 40 characters of
-    /// `[a-z0-9_]`; the run id keeps the name within MySQL's 64).
-    fn database(&self, namespace: &str) -> String {
-        let mut name = format!("{}_{namespace}", self.run);
-        name.truncate(64);
-        name
-    }
-
-    async fn admin(&self, sql: String) -> objectql::Result<()> {
-        use objectql_driver_mysql::sqlx;
-        let driver = objectql::MySqlDriver::connect(&self.url).await?;
-        let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(driver.pool())
-            .await
-            .map(drop)
-            .map_err(|e| objectql::Error::config(format!("preparing a test database: {e}")));
-        objectql::Driver::close(&driver).await?;
-        outcome
-    }
-}
-
-#[cfg(feature = "mysql")]
-#[async_trait]
-impl Harness for MySql {
-    fn name(&self) -> String {
-        "mysql".into()
-    }
-    async fn connect(&self, namespace: &str) -> objectql::Result<Arc<dyn objectql::Driver>> {
-        let db = self.database(namespace);
-        self.admin(format!(
-            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            objectql::quote_ident('`', &db)
-        ))
-        .await?;
-        let mut options = objectql::MySqlOptions::from_url(&self.url)?;
-        options.connect = options.connect.database(&db);
-        options.max_connections = 2;
-        Ok(Arc::new(objectql::MySqlDriver::open(options).await?))
-    }
-    async fn cleanup(&self, namespace: &str) -> objectql::Result<()> {
-        let db = self.database(namespace);
-        self.admin(format!(
-            "DROP DATABASE IF EXISTS {}",
-            objectql::quote_ident('`', &db)
-        ))
-        .await
-    }
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -144,7 +144,10 @@ async fn spread_over(
     (fed, reference)
 }
 
-async fn check_spread(customers_driver: Arc<dyn Driver>, orders_driver: Arc<dyn Driver>) {
+pub(super) async fn check_spread(
+    customers_driver: Arc<dyn Driver>,
+    orders_driver: Arc<dyn Driver>,
+) {
     let pair = format!("{}+{}", customers_driver.name(), orders_driver.name());
     let (fed, reference) = spread_over(customers_driver, orders_driver).await;
     let unpushed = fed.clone().with_pushdown(false);

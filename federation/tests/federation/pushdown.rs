@@ -117,7 +117,10 @@ const RULES: &[(&str, Option<bool>)] = &[
 ];
 
 /// Runs every rule on `driver` (which holds `t`), pushed and not pushed.
-async fn check_rules(driver: Arc<dyn Driver>, catalog: Arc<Catalog>) {
+/// With `strict`, a rule marked as pushed whole (or not) must be; a server
+/// driver classifies some rules its own way, and only the answers are
+/// pinned there.
+pub(super) async fn check_rules(driver: Arc<dyn Driver>, catalog: Arc<Catalog>, strict: bool) {
     let on = Federation::new(Arc::clone(&catalog)).datasource("d", Arc::clone(&driver));
     let off = on.clone().with_pushdown(false);
     let name = driver.name().to_owned();
@@ -141,9 +144,9 @@ async fn check_rules(driver: Arc<dyn Driver>, catalog: Arc<Catalog>) {
         );
         let plan = on.explain(&sql, false).await.expect("explain");
         let whole = !plan.contains("FilterExec");
-        if let Some(must) = must_push {
+        if let Some(must) = must_push.filter(|_| strict) {
             assert_eq!(
-                whole, *must,
+                whole, must,
                 "{name}: `{pred}` pushed whole: {whole}\n{plan}"
             );
         }
@@ -162,7 +165,7 @@ async fn check_rules(driver: Arc<dyn Driver>, catalog: Arc<Catalog>) {
     );
 }
 
-fn catalog_with(datasource: &str) -> Arc<Catalog> {
+pub(super) fn catalog_with(datasource: &str) -> Arc<Catalog> {
     let mut catalog = Catalog::new();
     catalog
         .insert(common::rules_schema(datasource))
@@ -175,7 +178,7 @@ async fn memory_rules_pushed_and_not_pushed_agree() {
     let catalog = catalog_with("d");
     let driver = common::memory();
     common::load(&driver, &catalog, "t", common::rules_rows()).await;
-    check_rules(driver, catalog).await;
+    check_rules(driver, catalog, true).await;
 }
 
 #[tokio::test]
@@ -184,7 +187,7 @@ async fn sqlite_rules_pushed_and_not_pushed_agree() {
     let catalog = catalog_with("d");
     let driver = common::sqlite(dir.path(), "rules").await;
     common::load(&driver, &catalog, "t", common::rules_rows()).await;
-    check_rules(driver, catalog).await;
+    check_rules(driver, catalog, true).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,100 @@
+//! The translation rules and the spread joins on the server drivers:
+//! PostgreSQL, MySQL/MariaDB and MongoDB, the servers `scripts/test`
+//! provisions (`OBJECTQL_TEST_POSTGRES_URL`, `OBJECTQL_TEST_MYSQL_URL`,
+//! `OBJECTQL_MONGO_URL`). A server that cannot be reached fails the test.
+
+use std::sync::Arc;
+
+use objectql_conformance::Harness;
+use objectql_conformance::harnesses::{Mongo, MySql, Postgres};
+use objectql_driver::Driver;
+
+use super::common;
+use super::joins::check_spread;
+use super::pushdown::{catalog_with, check_rules};
+
+/// A namespace of this run, unique per process.
+fn namespace(name: &str) -> String {
+    format!("fed_{}_{name}", std::process::id())
+}
+
+async fn connect(harness: &dyn Harness, name: &str) -> Arc<dyn Driver> {
+    harness
+        .connect(&namespace(name))
+        .await
+        .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", harness.name()))
+}
+
+async fn cleanup(harness: &dyn Harness, names: &[&str]) {
+    for name in names {
+        harness
+            .cleanup(&namespace(name))
+            .await
+            .unwrap_or_else(|e| panic!("{}: cleanup of `{name}`: {e}", harness.name()));
+    }
+}
+
+fn mongo() -> Mongo {
+    Mongo::from_env().unwrap_or_else(|| {
+        panic!("OBJECTQL_MONGO_URL is not set: these tests need a MongoDB server (scripts/test starts one)")
+    })
+}
+
+async fn rules_on(harness: &dyn Harness) {
+    let driver = connect(harness, "rules").await;
+    let catalog = catalog_with("d");
+    common::load(&driver, &catalog, "t", common::rules_rows()).await;
+    check_rules(Arc::clone(&driver), catalog, false).await;
+    driver.close().await.expect("close");
+    cleanup(harness, &["rules"]).await;
+}
+
+#[tokio::test]
+async fn postgres_rules_pushed_and_not_pushed_agree() {
+    rules_on(&Postgres::from_env()).await;
+}
+
+#[tokio::test]
+async fn mysql_rules_pushed_and_not_pushed_agree() {
+    rules_on(&MySql::from_env()).await;
+}
+
+#[tokio::test]
+async fn mongo_rules_pushed_and_not_pushed_agree() {
+    rules_on(&mongo()).await;
+}
+
+#[tokio::test]
+async fn sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = Postgres::from_env();
+    check_spread(
+        common::sqlite(dir.path(), "crm").await,
+        connect(&pg, "shop_a").await,
+    )
+    .await;
+    check_spread(
+        connect(&pg, "crm_b").await,
+        common::sqlite(dir.path(), "shop").await,
+    )
+    .await;
+    cleanup(&pg, &["shop_a", "crm_b"]).await;
+}
+
+#[tokio::test]
+async fn postgres_and_mysql() {
+    let (pg, my) = (Postgres::from_env(), MySql::from_env());
+    check_spread(connect(&pg, "crm_c").await, connect(&my, "shop_c").await).await;
+    check_spread(connect(&my, "crm_d").await, connect(&pg, "shop_d").await).await;
+    cleanup(&pg, &["crm_c", "shop_d"]).await;
+    cleanup(&my, &["shop_c", "crm_d"]).await;
+}
+
+#[tokio::test]
+async fn mysql_and_mongo() {
+    let (my, mg) = (MySql::from_env(), mongo());
+    check_spread(connect(&my, "crm_e").await, connect(&mg, "shop_e").await).await;
+    check_spread(connect(&mg, "crm_f").await, connect(&my, "shop_f").await).await;
+    cleanup(&my, &["crm_e", "shop_f"]).await;
+    cleanup(&mg, &["shop_e", "crm_f"]).await;
+}
