@@ -24,7 +24,8 @@ impl Session {
     /// JOIN lite.customers c ON …`) and returns its Arrow batches.
     ///
     /// Only queries (writes: [`Session::execute_sql`]); DDL and `SET` are
-    /// refused. Filters, projections
+    /// refused. In a transaction the tables are still read outside it:
+    /// the transaction's uncommitted writes are not seen. Filters, projections
     /// and limits go to each object's driver with the protocol's meaning;
     /// DataFusion joins across datasources.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
