@@ -109,6 +109,21 @@ const RULES: &[(&str, Option<bool>)] = &[
     ("ts <= TIMESTAMP '2026-03-01T00:00:00Z'", None),
     ("ts > '2026-03-01T12:00:00+02:00'", None),
     ("ts < TIMESTAMP '2000-01-01T00:00:00.000001Z'", None),
+    // Text literals of every Arrow string type reach the driver as text.
+    ("s = arrow_cast('a', 'LargeUtf8')", Some(true)),
+    ("s = arrow_cast('a ', 'Utf8View')", Some(true)),
+    ("s < arrow_cast('b', 'LargeUtf8')", Some(true)),
+    ("arrow_cast(s, 'LargeUtf8') = 'a'", None),
+    (
+        "s IN (arrow_cast('a', 'Utf8View'), arrow_cast('abc', 'LargeUtf8'))",
+        None,
+    ),
+    // Decimals at other precisions and scales than the column's.
+    ("dec = CAST(1.5 AS DECIMAL(38, 10))", None),
+    ("dec > CAST(99999.985 AS DECIMAL(10, 3))", None),
+    ("dec < CAST(-0.005 AS DECIMAL(5, 3))", None),
+    ("dec >= CAST(2 AS DECIMAL(1, 0))", None),
+    ("dec = 2.50", None),
     // Decimals.
     ("dec = 1.5", None),
     ("dec > 1", None),
