@@ -127,7 +127,7 @@ impl Session {
 
     /// Every datasource this session reaches, by name: the shared ones,
     /// and its tenant's databases for the per-tenant ones.
-    #[cfg_attr(not(feature = "federation"), allow(dead_code))]
+    #[cfg_attr(not(feature = "federation"), expect(dead_code))]
     pub(crate) fn datasources(&self) -> Result<Vec<(String, Arc<dyn Driver>)>> {
         let mut all = self.engine.datasources()?;
         if let Some(t) = self.tenant.as_deref() {
@@ -196,7 +196,7 @@ impl Session {
     }
 
     /// Whether this session runs inside a transaction.
-    #[cfg_attr(not(feature = "federation"), allow(dead_code))]
+    #[cfg_attr(not(feature = "federation"), expect(dead_code))]
     pub(crate) fn in_transaction(&self) -> bool {
         self.tx.is_some()
     }

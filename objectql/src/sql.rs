@@ -11,8 +11,18 @@ impl Session {
     /// Every object of every datasource as a table of a DataFusion
     /// catalog: schema `<datasource>`, table `<object>`. A tenant session
     /// sees its tenant's databases. Calls made through it carry this
-    /// session's time limit.
+    /// session's time limit. Refused inside a transaction with
+    /// `Unsupported`: its tables would read and write outside it.
     pub fn federation(&self) -> Result<Federation> {
+        if self.in_transaction() {
+            // Its tables would read and write outside the transaction,
+            // missing its uncommitted writes: a silent difference.
+            return Err(objectql_query_ast::Error::Unsupported {
+                feature: "SQL inside a transaction (its tables would read and write outside it)"
+                    .into(),
+                driver: "engine".into(),
+            });
+        }
         let mut fed = Federation::new(self.engine().catalog()?).with_timeout(self.timeout());
         for (name, driver) in self.datasources()? {
             fed = fed.datasource(name, driver);
@@ -24,8 +34,8 @@ impl Session {
     /// JOIN lite.customers c ON …`) and returns its Arrow batches.
     ///
     /// Only queries (writes: [`Session::execute_sql`]); DDL and `SET` are
-    /// refused. In a transaction the tables are still read outside it:
-    /// the transaction's uncommitted writes are not seen. Filters, projections
+    /// refused, and so is SQL inside a transaction (see
+    /// [`Session::federation`]). Filters, projections
     /// and limits go to each object's driver with the protocol's meaning;
     /// DataFusion joins across datasources.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -37,13 +47,6 @@ impl Session {
     /// [`Federation::execute`]). Refused inside a transaction: the write
     /// would not be part of it.
     pub async fn execute_sql(&self, sql: &str) -> Result<u64> {
-        if self.in_transaction() {
-            return Err(objectql_query_ast::Error::Unsupported {
-                feature: "writes through SQL inside a transaction (they would run outside it)"
-                    .into(),
-                driver: "engine".into(),
-            });
-        }
         self.federation()?.execute(sql).await
     }
 

@@ -70,7 +70,7 @@ async fn execute_sql_writes_through_the_owning_drivers() {
 }
 
 #[tokio::test]
-async fn sql_writes_inside_a_transaction_are_refused() {
+async fn sql_inside_a_transaction_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = engine(dir.path()).await;
     let tx = engine
@@ -82,6 +82,12 @@ async fn sql_writes_inside_a_transaction_are_refused() {
         .execute_sql("INSERT INTO lite.src (n) VALUES (1)")
         .await
         .expect_err("outside the transaction");
+    assert_eq!(e.category(), "unsupported", "{e}");
+    // Reads too: they would miss the transaction's own writes.
+    let e = tx
+        .sql_rows("SELECT n FROM lite.src")
+        .await
+        .expect_err("reads outside the transaction");
     assert_eq!(e.category(), "unsupported", "{e}");
     tx.rollback().await.expect("rollback");
     assert_eq!(
