@@ -15,7 +15,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{NaiveDate, Timelike};
 use futures::StreamExt;
 use objectql_query_ast::{
-    AggFunction, DriverErrorKind, Error, ObjectSchema, Query, Record, Result, StorageType, Value,
+    AggFunction, Catalog, DriverErrorKind, Error, ObjectSchema, Query, Record, Result, StorageType,
+    Value,
 };
 
 use crate::stream::{BatchStream, RowStream};
@@ -102,6 +103,27 @@ fn output_columns(schema: &ObjectSchema, query: &Query) -> Result<Vec<(String, S
         cols.push((n.distance_as.clone(), StorageType::Float));
     }
     Ok(cols)
+}
+
+/// The schema of a query's rows before projection: its object's fields,
+/// then `alias.field` for every field of each joined object. This is the
+/// `schema` to give [`arrow_schema()`] and [`records_to_batch`] for a query
+/// with joins.
+pub fn joined_schema(catalog: &Catalog, query: &Query) -> Result<ObjectSchema> {
+    let named = |object: &str| {
+        catalog
+            .get(object)
+            .ok_or_else(|| Error::internal(format!("the query names unknown object `{object}`")))
+    };
+    let mut schema = named(query.object.as_deref().unwrap_or_default())?.clone();
+    for j in &query.joins {
+        for (name, field) in &named(&j.object)?.fields {
+            schema
+                .fields
+                .insert(format!("{}.{name}", j.alias), field.clone());
+        }
+    }
+    Ok(schema)
 }
 
 /// The Arrow schema of `query`'s output over `schema`.

@@ -39,7 +39,7 @@ pub use objectql_query_ast::{
     BoxError, Catalog, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
 
-pub use crate::arrow::{arrow_schema, records_to_batch};
+pub use crate::arrow::{arrow_schema, joined_schema, records_to_batch};
 pub use crate::capabilities::{Capabilities, Feature, IsolationLevel, Pushdown};
 pub use crate::names::{NameFold, NameLimit, NameRules, RESERVED_PREFIX};
 pub use crate::stream::{BatchStream, RowStream, rows_to_stream};
@@ -159,6 +159,28 @@ pub trait Driver: Send + Sync + 'static {
         }
     }
 
+    /// Whether this driver's reads run `query` as it is: `Ok(())`, or
+    /// [`Error::Unsupported`] naming what its backend cannot compute (a
+    /// shape its compiler refuses, such as date buckets in a timezone the
+    /// backend lacks, or a statement past its bind limit).
+    ///
+    /// The planner asks this at plan time, before anything runs. A query
+    /// refused here is planned again with only its filter pushed and the
+    /// rest run locally, then as a plain scan; a refused join shape is cut
+    /// into one query per object, joined locally. So it must be pure (no
+    /// I/O, cheap) and agree with the reads: a query accepted here must
+    /// not fail with `Unsupported` in [`find`](Driver::find),
+    /// [`find_arrow`](Driver::find_arrow), [`count`](Driver::count) or
+    /// [`explain`](Driver::explain). The conformance suite runs every case
+    /// through this decision, so a driver that accepts too much fails
+    /// there.
+    ///
+    /// The default accepts every query its [`Capabilities`] allow.
+    fn accepts(&self, catalog: &Catalog, query: &Query) -> Result<()> {
+        let _ = (catalog, query);
+        Ok(())
+    }
+
     /// Checks that the backend answers.
     async fn health_check(&self) -> Result<()>;
 
@@ -186,9 +208,9 @@ pub trait Driver: Send + Sync + 'static {
     /// Runs a query and streams Arrow record batches typed from the object
     /// schema. The default converts the row stream in batches of 8192.
     async fn find_arrow(&self, cx: Cx<'_>, query: &Query) -> Result<BatchStream> {
-        let schema = cx.schema(query.object.as_deref().unwrap_or_default())?;
+        let schema = crate::arrow::joined_schema(cx.catalog, query)?;
         let rows = self.find(cx, query).await?;
-        crate::arrow::batches_from_rows(schema, query, rows)
+        crate::arrow::batches_from_rows(&schema, query, rows)
     }
 
     /// Counts the rows matching `filter`.

@@ -1,12 +1,17 @@
-//! Queries whose `joins` name objects of other datasources.
+//! Queries whose `joins` name objects of other datasources, or whose
+//! driver does not run their joins ([`Driver::accepts`] refuses the join
+//! shape: a full join beside another outer join on MySQL, say).
 //!
 //! The query is cut into *groups*, each one driver query through the
 //! ordinary single-datasource path (planned, pushed down, run in the
 //! session's transaction when it is on that datasource):
 //!
-//! - the base object with the leading joins that share its datasource, as
-//!   one driver query (the whole same-datasource subtree, joins included);
+//! - the base object with the leading joins that share its datasource and
+//!   that its driver accepts, as one driver query (the whole
+//!   same-datasource subtree, joins included);
 //! - each later join's object, on its own datasource.
+//!
+//! [`Driver::accepts`]: objectql_driver::Driver::accepts
 //!
 //! Each group gets the conjuncts of `where` that only it references (when
 //! no outer join could pad its rows with NULLs), and a join's object the
@@ -133,30 +138,6 @@ fn operand(op: &Op) -> Option<&Operand> {
     }
 }
 
-/// `f` with every column renamed by `rename`.
-fn renamed(f: &Filter, rename: &dyn Fn(&str) -> String) -> Filter {
-    match f {
-        Filter::And(items) => Filter::And(items.iter().map(|i| renamed(i, rename)).collect()),
-        Filter::Or(items) => Filter::Or(items.iter().map(|i| renamed(i, rename)).collect()),
-        Filter::Not(inner) => Filter::Not(Box::new(renamed(inner, rename))),
-        Filter::Condition(c) => {
-            let op = match &c.op {
-                Op::Eq(Operand::Field(o)) => Op::Eq(Operand::Field(rename(o))),
-                Op::Ne(Operand::Field(o)) => Op::Ne(Operand::Field(rename(o))),
-                Op::Gt(Operand::Field(o)) => Op::Gt(Operand::Field(rename(o))),
-                Op::Gte(Operand::Field(o)) => Op::Gte(Operand::Field(rename(o))),
-                Op::Lt(Operand::Field(o)) => Op::Lt(Operand::Field(rename(o))),
-                Op::Lte(Operand::Field(o)) => Op::Lte(Operand::Field(rename(o))),
-                other => other.clone(),
-            };
-            Filter::Condition(Condition {
-                field: rename(&c.field),
-                op,
-            })
-        }
-    }
-}
-
 /// Which group a column belongs to: a base field, or `alias.field` of a
 /// join (`None`: neither, which validation would have refused).
 fn group_of(column: &str, base: &ObjectSchema, aliases: &[(String, usize)]) -> Option<usize> {
@@ -184,19 +165,37 @@ fn single_group(
     found
 }
 
-/// Cuts a validated query whose joins span datasources into groups.
-fn cut(catalog: &Catalog, query: &Query) -> Result<Cut> {
+/// How many leading joins of a validated query name objects on its base
+/// object's datasource.
+fn same_datasource_prefix(catalog: &Catalog, query: &Query) -> Result<usize> {
     let base = schema_of(catalog, query.object.as_deref().unwrap_or_default())?;
-    let home = base.datasource_name().to_owned();
-    let leading = query
+    Ok(query
         .joins
         .iter()
         .take_while(|j| {
             catalog
                 .get(&j.object)
-                .is_some_and(|s| s.datasource_name() == home)
+                .is_some_and(|s| s.datasource_name() == base.datasource_name())
         })
-        .count();
+        .count())
+}
+
+/// How many leading joins go to the base object's driver with it, in one
+/// query: the longest prefix on its datasource that the driver accepts
+/// (the same plan-time decision as a single-datasource query's).
+fn leading_joins(session: &Session, catalog: &Catalog, query: &Query) -> Result<usize> {
+    let mut n = same_datasource_prefix(catalog, query)?;
+    while n > 0 && !session.joins_accepted(catalog, query, n)? {
+        n -= 1;
+    }
+    Ok(n)
+}
+
+/// Cuts a validated query into groups: the base object with its first
+/// `leading` joins (all on its datasource), then one group per later join.
+fn cut(catalog: &Catalog, query: &Query, leading: usize) -> Result<Cut> {
+    let base = schema_of(catalog, query.object.as_deref().unwrap_or_default())?;
+    let home = base.datasource_name().to_owned();
     let mut first = Query::new(base.name.clone());
     first.joins = query.joins[..leading].to_vec();
     let mut aliases: Vec<(String, usize)> =
@@ -275,7 +274,7 @@ fn cut(catalog: &Catalog, query: &Query) -> Result<Cut> {
         }
         join.on = and_of(kept).unwrap_or_else(Filter::always);
         let mine = std::mem::take(&mut pushed[g]);
-        group.query.filter = and_of(mine.iter().map(|f| renamed(f, &strip)).collect());
+        group.query.filter = and_of(mine.iter().map(|f| f.renamed(&strip)).collect());
     }
     groups[0].query.filter = and_of(std::mem::take(&mut pushed[0]));
 
@@ -344,7 +343,7 @@ fn first_columns(catalog: &Catalog, q: &Query) -> Result<Vec<String>> {
 /// which the caller resolves on the returned rows).
 pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>> {
     let catalog = session.engine().catalog()?;
-    let cut = cut(&catalog, query)?;
+    let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
     let limit = session.engine().join_key_limit();
     let first = &cut.groups[0];
     let rows = Box::pin(session.for_datasource(&first.datasource).find(&first.query)).await?;
@@ -374,24 +373,10 @@ pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>
         .collect())
 }
 
-/// The schema of a cross-datasource join's rows, for Arrow output: the base
-/// object's fields, then `alias.field` for every joined object's.
-pub(crate) fn joined_schema(catalog: &Catalog, query: &Query) -> Result<ObjectSchema> {
-    let mut schema = schema_of(catalog, query.object.as_deref().unwrap_or_default())?.clone();
-    for j in &query.joins {
-        for (name, field) in &schema_of(catalog, &j.object)?.fields {
-            schema
-                .fields
-                .insert(format!("{}.{name}", j.alias), field.clone());
-        }
-    }
-    Ok(schema)
-}
-
 /// Describes where each part of a cross-datasource query runs.
 pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<ExplainStep>> {
     let catalog = session.engine().catalog()?;
-    let cut = cut(&catalog, query)?;
+    let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
     let limit = session.engine().join_key_limit();
     let mut steps = Vec::new();
     for group in &cut.groups {
@@ -531,7 +516,8 @@ mod tests {
             .expect("where"),
         );
         assert!(spans_datasources(&cat, &q));
-        let cut = cut(&cat, &q).expect("cut");
+        let leading = same_datasource_prefix(&cat, &q).expect("prefix");
+        let cut = cut(&cat, &q, leading).expect("cut");
         assert_eq!(cut.groups.len(), 2);
         assert_eq!(cut.groups[0].query.joins.len(), 1);
         // `x` and `bb.y` go to the base group; `cc.z $ne 3` must stay above
@@ -583,7 +569,8 @@ mod tests {
             )
             .expect("where"),
         );
-        let cut = cut(&cat, &q).expect("cut");
+        let leading = same_datasource_prefix(&cat, &q).expect("prefix");
+        let cut = cut(&cat, &q, leading).expect("cut");
         assert!(cut.groups[0].query.filter.is_none());
         assert!(cut.groups[1].reducible.is_empty());
         // `cc.z = 2` is on the preserved side of the right join: pushed.

@@ -47,6 +47,15 @@ struct TenantDrivers {
 /// transaction the write joins (if any).
 type WriteTarget = (Arc<Catalog>, ObjectSchema, Arc<dyn Driver>, Option<TxId>);
 
+/// Where a validated query runs.
+enum Route {
+    /// As one driver query, planned.
+    One(Box<Prepared>),
+    /// Cut into one query per datasource (or per object the driver does not
+    /// join), joined locally.
+    Across(Box<Query>),
+}
+
 /// The outcome of planning one query.
 pub(crate) struct Prepared {
     pub(crate) catalog: Arc<Catalog>,
@@ -61,29 +70,6 @@ impl Prepared {
         self.catalog
             .get(self.query.object.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::internal("prepared query names an unknown object"))
-    }
-
-    /// The plan to use when the driver refuses the pushed query's shape:
-    /// the filter pushed, everything else local.
-    fn fallback_plan(&self, schema: &ObjectSchema) -> Plan {
-        let classify = |c: &objectql_query_ast::Condition| self.driver.classify(schema, c);
-        objectql_planner::plan_without_shape(
-            &self.plan.pushed,
-            self.driver.capabilities(),
-            &classify,
-        )
-    }
-
-    /// The last resort when the driver refuses even the pushed filter (a
-    /// statement past the backend's bind limit): a plain scan, with the
-    /// whole query run locally.
-    fn scan_plan(&self) -> Plan {
-        let nothing = |_: &objectql_query_ast::Condition| Pushdown::Unsupported;
-        objectql_planner::plan_without_shape(
-            &self.plan.pushed,
-            self.driver.capabilities(),
-            &nothing,
-        )
     }
 }
 
@@ -201,30 +187,66 @@ impl Session {
         self.tx.is_some()
     }
 
-    /// The validated form of `query` when its joins span datasources
-    /// (`None`: it runs on one datasource, through [`Session::prepare`]).
-    fn across(&self, query: &Query) -> Result<Option<Query>> {
-        if query.joins.is_empty() {
-            return Ok(None);
-        }
+    /// Validates `query` and decides, before anything runs, where it
+    /// runs: as one driver query (planned), or cut into one query per
+    /// datasource and joined locally ([`across`]) when its joins span
+    /// datasources or its driver does not run its joins
+    /// ([`Driver::accepts`]).
+    fn route(&self, query: &Query) -> Result<Route> {
         let catalog = self.engine.catalog()?;
-        if !across::spans_datasources(&catalog, query) {
-            return Ok(None);
-        }
         let typed = validate_query(query, &catalog, &self.ctx)?;
         expand::check(&typed)?;
-        Ok(Some(typed))
+        if !typed.joins.is_empty()
+            && (across::spans_datasources(&catalog, &typed)
+                || !self.joins_accepted(&catalog, &typed, typed.joins.len())?)
+        {
+            return Ok(Route::Across(Box::new(typed)));
+        }
+        self.prepare_typed(&catalog, typed)
+            .map(|p| Route::One(Box::new(p)))
     }
 
-    /// Validates and plans `query`.
+    /// Whether the driver of a validated query's base object runs the
+    /// query's first `n` joins (all on its datasource) in one query.
+    pub(crate) fn joins_accepted(
+        &self,
+        catalog: &Catalog,
+        typed: &Query,
+        n: usize,
+    ) -> Result<bool> {
+        if n == 0 {
+            return Ok(true);
+        }
+        let schema = catalog
+            .get(typed.object.as_deref().unwrap_or_default())
+            .ok_or_else(|| Error::internal("validated query names an unknown object"))?;
+        let (driver, _) = self.driver_for(schema)?;
+        if !driver.capabilities().joins {
+            return Ok(false);
+        }
+        let mut shape = Query::new(schema.name.clone());
+        shape.joins = typed.joins[..n].to_vec();
+        match driver.accepts(catalog, &shape) {
+            Ok(()) => Ok(true),
+            Err(Error::Unsupported { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Validates and plans a query that runs on one datasource.
     pub(crate) fn prepare(&self, query: &Query) -> Result<Prepared> {
         let catalog = self.engine.catalog()?;
         let typed = validate_query(query, &catalog, &self.ctx)?;
         expand::check(&typed)?;
+        self.prepare_typed(&catalog, typed)
+    }
+
+    /// Plans a validated query that runs on one datasource.
+    fn prepare_typed(&self, catalog: &Arc<Catalog>, typed: Query) -> Result<Prepared> {
         let schema = catalog
             .get(typed.object.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::internal("validated query names an unknown object"))?;
-        if across::spans_datasources(&catalog, &typed) {
+        if across::spans_datasources(catalog, &typed) {
             return Err(Error::internal(
                 "a join across datasources reached the single-datasource planner",
             ));
@@ -248,8 +270,9 @@ impl Session {
             driver.capabilities(),
             &classify,
         )?;
+        let plan = accepted_plan(&*driver, catalog, schema, &pushed_query, plan)?;
         Ok(Prepared {
-            catalog: Arc::clone(&catalog),
+            catalog: Arc::clone(catalog),
             driver,
             query: typed,
             plan,
@@ -257,29 +280,8 @@ impl Session {
     }
 
     /// Runs a prepared query without expand; returns its rows.
-    ///
-    /// When the driver refuses the *shape* of a fully pushed query (its
-    /// compiler answers `Unsupported`), the query is planned again with only
-    /// the filter pushed and the rest run locally.
     pub(crate) async fn run(&self, p: &Prepared) -> Result<Vec<Record>> {
-        let schema = p.schema()?;
-        match self.run_plan(p, schema, &p.plan).await {
-            Err(Error::Unsupported { .. }) if p.plan.residual.is_none() => {
-                let fallback = p.fallback_plan(schema);
-                tracing::debug!(
-                    "driver refused the query shape; running it locally over the pushed filter"
-                );
-                // Boxed: the rare paths do not grow every caller's future.
-                match Box::pin(self.run_plan(p, schema, &fallback)).await {
-                    Err(Error::Unsupported { .. }) if fallback.pushed.filter.is_some() => {
-                        tracing::debug!("driver refused the filter too; scanning");
-                        Box::pin(self.run_plan(p, schema, &p.scan_plan())).await
-                    }
-                    other => other,
-                }
-            }
-            other => other,
-        }
+        self.run_plan(p, p.schema()?, &p.plan).await
     }
 
     /// The driver context of a prepared query: its catalog, and the
@@ -316,48 +318,49 @@ impl Session {
             "objectql.find",
             object = query.object.as_deref().unwrap_or_default()
         );
-        async {
-            let (typed, mut rows) = if let Some(typed) = self.across(query)? {
+        async { self.find_routed(self.route(query)?).await }
+            .instrument(span)
+            .await
+    }
+
+    /// The rows of a routed query (with `expand` resolved).
+    async fn find_routed(&self, route: Route) -> Result<Vec<Record>> {
+        let (typed, mut rows) = match route {
+            Route::Across(typed) => {
                 let rows = Box::pin(across::find(self, &typed)).await?;
-                (typed, rows)
-            } else {
-                let p = self.prepare(query)?;
+                (*typed, rows)
+            }
+            Route::One(p) => {
                 let rows = self.run(&p).await?;
                 (p.query, rows)
-            };
-            if !typed.expand.is_empty() {
-                expand::expand(self, &typed, &mut rows).await?;
-                if let Some(fields) = &typed.fields {
-                    // A nearest query's distance stays, whatever the projection.
-                    let distance = typed.nearest.as_ref().map(|n| n.distance_as.as_str());
-                    for r in &mut rows {
-                        r.retain(|k, _| fields.contains(k) || Some(k.as_str()) == distance);
-                    }
+            }
+        };
+        if !typed.expand.is_empty() {
+            expand::expand(self, &typed, &mut rows).await?;
+            if let Some(fields) = &typed.fields {
+                // A nearest query's distance stays, whatever the projection.
+                let distance = typed.nearest.as_ref().map(|n| n.distance_as.as_str());
+                for r in &mut rows {
+                    r.retain(|k, _| fields.contains(k) || Some(k.as_str()) == distance);
                 }
             }
-            Ok(rows)
         }
-        .instrument(span)
-        .await
+        Ok(rows)
     }
 
     /// Streams the rows of `query`. Queries that need local work (a residual
     /// plan or `expand`) are collected first; fully pushed queries stream
     /// straight from the driver.
     pub async fn find_stream(&self, query: &Query) -> Result<RowStream> {
-        if self.across(query)?.is_some() {
-            return Ok(rows_to_stream(Box::pin(self.find(query)).await?));
-        }
-        let p = self.prepare(query)?;
-        if p.plan.residual.is_none() && p.query.expand.is_empty() {
-            match p.driver.find(self.cx(&p)?, &p.plan.pushed).await {
-                // The driver refused the shape: `find` runs it locally.
-                Err(Error::Unsupported { .. }) => {}
-                other => return other,
-            }
+        let route = self.route(query)?;
+        if let Route::One(p) = &route
+            && p.plan.residual.is_none()
+            && p.query.expand.is_empty()
+        {
+            return p.driver.find(self.cx(p)?, &p.plan.pushed).await;
         }
         // Boxed: the local path does not grow every streaming caller's future.
-        Ok(rows_to_stream(Box::pin(self.find(query)).await?))
+        Ok(rows_to_stream(Box::pin(self.find_routed(route)).await?))
     }
 
     /// Streams the rows of `query` as Arrow record batches typed from the
@@ -369,24 +372,24 @@ impl Session {
                 "`expand` is not available for Arrow output",
             ));
         }
-        if let Some(typed) = self.across(query)? {
-            let rows = Box::pin(across::find(self, &typed)).await?;
-            let schema = across::joined_schema(&*self.engine.catalog()?, &typed)?;
-            let mut output = typed;
-            output.joins.clear();
-            let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
-            return Ok(Box::pin(futures::stream::iter([Ok(batch)])));
-        }
-        let p = self.prepare(query)?;
-        let schema = p.schema()?;
-        if p.plan.residual.is_none() {
-            match p.driver.find_arrow(self.cx(&p)?, &p.plan.pushed).await {
-                Err(Error::Unsupported { .. }) => {}
-                other => return other,
+        let p = match self.route(query)? {
+            Route::One(p) => p,
+            Route::Across(typed) => {
+                let rows = Box::pin(across::find(self, &typed)).await?;
+                let catalog = self.engine.catalog()?;
+                let schema = objectql_driver::joined_schema(&catalog, &typed)?;
+                let mut output = *typed;
+                output.joins.clear();
+                let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
+                return Ok(Box::pin(futures::stream::iter([Ok(batch)])));
             }
+        };
+        if p.plan.residual.is_none() {
+            return p.driver.find_arrow(self.cx(&p)?, &p.plan.pushed).await;
         }
         let rows = self.run(&p).await?;
-        let batch = objectql_driver::records_to_batch(schema, &p.query, &rows)?;
+        let schema = objectql_driver::joined_schema(&p.catalog, &p.query)?;
+        let batch = objectql_driver::records_to_batch(&schema, &p.query, &rows)?;
         Ok(Box::pin(futures::stream::iter([Ok(batch)])))
     }
 
@@ -456,21 +459,12 @@ impl Session {
 
     /// Describes where each part of `query` runs.
     pub async fn explain(&self, query: &Query) -> Result<Vec<ExplainStep>> {
-        if let Some(typed) = self.across(query)? {
-            return Box::pin(across::explain(self, &typed)).await;
-        }
-        let p = self.prepare(query)?;
-        let cx = self.cx(&p)?;
-        // Describe the plan `run` would use: the fallback when the driver
-        // refuses the pushed query's shape.
-        let (mut steps, plan) = match p.driver.explain(cx, &p.plan.pushed).await {
-            Err(Error::Unsupported { .. }) if p.plan.residual.is_none() => {
-                let fallback = p.fallback_plan(p.schema()?);
-                (p.driver.explain(cx, &fallback.pushed).await?, fallback)
-            }
-            other => (other?, p.plan.clone()),
+        let p = match self.route(query)? {
+            Route::One(p) => p,
+            Route::Across(typed) => return Box::pin(across::explain(self, &typed)).await,
         };
-        steps.extend(plan.local_steps());
+        let mut steps = p.driver.explain(self.cx(&p)?, &p.plan.pushed).await?;
+        steps.extend(p.plan.local_steps());
         for (field, sub) in &p.query.expand {
             steps.push(ExplainStep {
                 location: "engine".into(),
@@ -843,6 +837,50 @@ pub(crate) fn dense_rows(columns: &Columns, records: &[Record]) -> Vec<Vec<Value
 
 /// The columns of a pushed query that projects nothing: every stored field of
 /// the object, then `alias.field` for every field of every join.
+/// The plan the driver accepts ([`Driver::accepts`]), decided before
+/// anything runs: `plan` itself; else the query's filter pushed and the
+/// rest run locally (the driver refused the pushed query's shape, such as
+/// date buckets in a timezone its backend lacks); else a plain scan with
+/// everything local (it refused the filter too: a statement past the
+/// backend's bind limit). `Unsupported` when it refuses even the scan.
+fn accepted_plan(
+    driver: &dyn Driver,
+    catalog: &Catalog,
+    schema: &ObjectSchema,
+    query: &Query,
+    plan: Plan,
+) -> Result<Plan> {
+    let refused = match driver.accepts(catalog, &plan.pushed) {
+        Ok(()) => return Ok(plan),
+        Err(e @ Error::Unsupported { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    let classify = |c: &objectql_query_ast::Condition| driver.classify(schema, c);
+    let nothing = |_: &objectql_query_ast::Condition| Pushdown::Unsupported;
+    let caps = driver.capabilities();
+    let mut tried = vec![plan.pushed];
+    for next in [
+        objectql_planner::plan_without_shape(query, caps, &classify),
+        objectql_planner::plan_without_shape(query, caps, &nothing),
+    ] {
+        if tried.contains(&next.pushed) {
+            continue;
+        }
+        match driver.accepts(catalog, &next.pushed) {
+            Ok(()) => {
+                tracing::debug!(
+                    refused = %refused,
+                    "the driver refused the pushed query; the rest runs locally"
+                );
+                return Ok(next);
+            }
+            Err(Error::Unsupported { .. }) => tried.push(next.pushed),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(refused)
+}
+
 fn pushed_columns(catalog: &Catalog, schema: &ObjectSchema, pushed: &Query) -> Result<Columns> {
     let stored = |s: &ObjectSchema| -> Vec<String> {
         s.fields

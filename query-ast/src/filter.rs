@@ -183,6 +183,35 @@ impl Filter {
         }
     }
 
+    /// The same filter with every column it names (condition fields and
+    /// `$field` operands) renamed by `rename`.
+    pub fn renamed(&self, rename: &dyn Fn(&str) -> String) -> Filter {
+        match self {
+            Self::And(items) => Self::And(items.iter().map(|i| i.renamed(rename)).collect()),
+            Self::Or(items) => Self::Or(items.iter().map(|i| i.renamed(rename)).collect()),
+            Self::Not(inner) => Self::Not(Box::new(inner.renamed(rename))),
+            Self::Condition(c) => {
+                let field = |o: &Operand| match o {
+                    Operand::Field(f) => Operand::Field(rename(f)),
+                    Operand::Value(v) => Operand::Value(v.clone()),
+                };
+                let op = match &c.op {
+                    Op::Eq(o) => Op::Eq(field(o)),
+                    Op::Ne(o) => Op::Ne(field(o)),
+                    Op::Gt(o) => Op::Gt(field(o)),
+                    Op::Gte(o) => Op::Gte(field(o)),
+                    Op::Lt(o) => Op::Lt(field(o)),
+                    Op::Lte(o) => Op::Lte(field(o)),
+                    other => other.clone(),
+                };
+                Self::Condition(Condition {
+                    field: rename(&c.field),
+                    op,
+                })
+            }
+        }
+    }
+
     /// Parses either JSON form.
     ///
     /// `path` is the path of the filter itself (`where`), used in errors.

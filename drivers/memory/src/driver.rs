@@ -420,10 +420,9 @@ impl Driver for MemoryDriver {
     }
 
     async fn find_arrow(&self, cx: Cx<'_>, query: &Query) -> Result<BatchStream> {
-        let object = query.object.as_deref().unwrap_or_default();
-        let schema = cx.schema(object)?;
+        let schema = objectql_driver::joined_schema(cx.catalog, query)?;
         let rows = relation_records(self.run_query(cx, query)?);
-        let batch = objectql_driver::records_to_batch(schema, query, &rows)?;
+        let batch = objectql_driver::records_to_batch(&schema, query, &rows)?;
         Ok(Box::pin(futures::stream::iter([Ok(batch)])))
     }
 

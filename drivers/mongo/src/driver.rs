@@ -784,6 +784,18 @@ impl Driver for MongoDriver {
         &self.caps
     }
 
+    /// Accepted when the pipeline compiler compiles it, or when it is a
+    /// join `$lookup` cannot express (right and full joins, conditions
+    /// other than one equality), which this driver evaluates itself over
+    /// the fetched collections.
+    fn accepts(&self, catalog: &objectql_query_ast::Catalog, query: &Query) -> Result<()> {
+        match MongoCompiler::new(catalog).find(query) {
+            Ok(_) => Ok(()),
+            Err(Error::Unsupported { .. }) if !query.joins.is_empty() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
         MongoCompiler::classify(schema, condition)
     }

@@ -730,6 +730,13 @@ impl Driver for PostgresDriver {
         &self.caps
     }
 
+    /// Accepted when the SQL compiler compiles it (pure: nothing is sent).
+    fn accepts(&self, catalog: &Catalog, query: &Query) -> Result<()> {
+        SqlCompiler::new(&self.dialect, catalog)
+            .select(query)
+            .map(drop)
+    }
+
     fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
         let catalog = Catalog::new();
         SqlCompiler::new(&self.dialect, &catalog).classify(schema, condition)

@@ -510,6 +510,13 @@ impl Driver for SqliteDriver {
         &self.caps
     }
 
+    /// Accepted when the SQL compiler compiles it (pure: nothing is sent).
+    fn accepts(&self, catalog: &objectql_query_ast::Catalog, query: &Query) -> Result<()> {
+        SqlCompiler::new(&self.dialect, catalog)
+            .select(query)
+            .map(drop)
+    }
+
     fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
         let catalog = objectql_query_ast::Catalog::new();
         SqlCompiler::new(&self.dialect, &catalog).classify(schema, condition)

@@ -212,6 +212,10 @@ impl Driver for TursoDriver {
         self.inner.capabilities()
     }
 
+    fn accepts(&self, catalog: &objectql_query_ast::Catalog, query: &Query) -> Result<()> {
+        self.inner.accepts(catalog, query)
+    }
+
     fn classify(&self, schema: &ObjectSchema, condition: &Condition) -> Pushdown {
         self.inner.classify(schema, condition)
     }

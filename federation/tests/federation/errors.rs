@@ -118,6 +118,9 @@ impl Driver for FailsMidStream {
     fn capabilities(&self) -> &Capabilities {
         self.inner.capabilities()
     }
+    fn accepts(&self, catalog: &Catalog, query: &Query) -> Result<()> {
+        self.inner.accepts(catalog, query)
+    }
     async fn health_check(&self) -> Result<()> {
         self.inner.health_check().await
     }
