@@ -1,16 +1,24 @@
 //! The execution plan node that runs one pushed query on a driver.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, Column as PhysicalColumn, DynamicFilterPhysicalExpr, InListExpr, Literal,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -18,10 +26,14 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions, SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
-use objectql_driver::{Cx, Driver};
-use objectql_query_ast::{Catalog, Error, Query};
+use objectql_driver::{Cx, Driver, Pushdown, joined_schema};
+use objectql_query_ast::{
+    Catalog, Error, Filter, ObjectSchema, Op, Operand, Query, ResolveContext, StorageType, Value,
+    validate_query,
+};
 
 use crate::error::to_datafusion;
+use crate::translate::scalar_to_value;
 
 /// Runs one pushed [`Query`] on a datasource's driver and streams its Arrow
 /// batches, never holding more than the driver's current batch.
@@ -41,6 +53,14 @@ pub struct ObjectScanExec {
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// Whether DataFusion's dynamic join filters may narrow the query
+    /// (pushdown on).
+    reduce: bool,
+    /// The dynamic filters handed down by joins above (see
+    /// [`ObjectScanExec::handle_child_pushdown_result`]).
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The join-key conditions the last run added to the query.
+    narrowed: Arc<Mutex<Option<Filter>>>,
 }
 
 impl ObjectScanExec {
@@ -69,7 +89,23 @@ impl ObjectScanExec {
             schema,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            reduce: false,
+            dynamic: Vec::new(),
+            narrowed: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The same node, narrowed at run time by the join keys DataFusion's
+    /// dynamic join filters hand down (`reduce`), or not.
+    pub(crate) fn with_key_reduction(mut self, reduce: bool) -> Self {
+        self.reduce = reduce;
+        self
+    }
+
+    /// The join-key conditions the last run of this node added to its
+    /// query (semi-join reduction from a hash join's build side), if any.
+    pub fn join_keys(&self) -> Option<Filter> {
+        self.narrowed.lock().ok().and_then(|n| n.clone())
     }
 
     /// The query this node sends to its driver.
@@ -115,6 +151,106 @@ impl DisplayAs for ObjectScanExec {
             }
         }
     }
+}
+
+/// `query` narrowed by what translates of the current state of the
+/// `dynamic` join filters, with the conditions added; `None` when nothing
+/// translates, or the narrowed query does not validate or is refused by
+/// the driver. `columns` are the QueryAST keys of the node's output
+/// columns, in order (the filters' column indices point into them).
+fn narrow(
+    catalog: &Catalog,
+    driver: &dyn Driver,
+    query: &Query,
+    columns: &[String],
+    dynamic: &[Arc<dyn PhysicalExpr>],
+) -> Option<(Query, Filter)> {
+    let schema = joined_schema(catalog, query).ok()?;
+    let mut keys = Vec::new();
+    for d in dynamic {
+        let Some(current) = d
+            .downcast_ref::<DynamicFilterPhysicalExpr>()
+            .and_then(|d| d.current().ok())
+        else {
+            continue;
+        };
+        let mut stack = vec![current];
+        while let Some(e) = stack.pop() {
+            if let Some(b) = e.downcast_ref::<BinaryExpr>()
+                && *b.op() == Operator::And
+            {
+                stack.push(Arc::clone(b.left()));
+                stack.push(Arc::clone(b.right()));
+            } else if let Some(f) = key_condition(&e, columns, &schema) {
+                keys.push(f);
+            }
+        }
+    }
+    // Only conditions the driver runs exactly or as a superset: either way
+    // no row that can match is dropped.
+    keys.retain(|f| {
+        objectql_planner::classify_filter(f, &|c| driver.classify(&schema, c))
+            != Pushdown::Unsupported
+    });
+    if keys.is_empty() {
+        return None;
+    }
+    let keys = Filter::And(keys);
+    let mut q = query.clone();
+    q.filter = Some(match q.filter.take() {
+        Some(f) => f.and(keys.clone()),
+        None => keys.clone(),
+    });
+    let typed = validate_query(&q, catalog, &ResolveContext::now()).ok()?;
+    driver.accepts(catalog, &typed).ok()?;
+    Some((typed, keys))
+}
+
+/// One conjunct of a dynamic join filter as a QueryAST condition: a bound
+/// (`key >= min`, `key <= max`) or a key list (`key IN (…)`).
+fn key_condition(
+    e: &Arc<dyn PhysicalExpr>,
+    columns: &[String],
+    schema: &ObjectSchema,
+) -> Option<Filter> {
+    let column = |e: &Arc<dyn PhysicalExpr>| -> Option<(&String, StorageType)> {
+        let c = e.downcast_ref::<PhysicalColumn>()?;
+        let key = columns.get(c.index())?;
+        let st = schema.get(key)?.storage_type().ok()?;
+        Some((key, st))
+    };
+    let literal = |e: &Arc<dyn PhysicalExpr>, st: StorageType| -> Option<Value> {
+        let v = scalar_to_value(e.downcast_ref::<Literal>()?.value(), st)?;
+        (!v.is_null()).then_some(v)
+    };
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        let (key, st) = column(b.left())?;
+        let v = Operand::Value(literal(b.right(), st)?);
+        let op = match b.op() {
+            Operator::GtEq => Op::Gte(v),
+            Operator::Gt => Op::Gt(v),
+            Operator::LtEq => Op::Lte(v),
+            Operator::Lt => Op::Lt(v),
+            Operator::Eq => Op::Eq(v),
+            _ => return None,
+        };
+        return Some(Filter::cond(key.clone(), op));
+    }
+    let list = e.downcast_ref::<InListExpr>()?;
+    if list.negated() {
+        return None;
+    }
+    let (key, st) = column(list.expr())?;
+    let values = list
+        .list()
+        .iter()
+        .filter(|v| {
+            v.downcast_ref::<Literal>()
+                .is_some_and(|l| !l.value().is_null())
+        })
+        .map(|v| literal(v, st))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Filter::cond(key.clone(), Op::In(values)))
 }
 
 /// Conforms a driver batch to the node's output schema: keeps the wanted
@@ -168,9 +304,60 @@ impl ExecutionPlan for ObjectScanExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
+        // A hash join computes its dynamic filter only when it finds it
+        // held by a node of its probe side.
+        for d in &self.dynamic {
+            if f(d)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    /// Keeps the dynamic filters a hash join hands down (its build side's
+    /// key bounds and, for up to
+    /// `hash_join_inlist_pushdown_max_distinct_values` keys, the keys).
+    /// They are read when the scan starts, after the build side is done,
+    /// and what translates goes to the driver as extra conditions. Every
+    /// filter is reported as not applied, so DataFusion's own join still
+    /// decides which rows match: the conditions only keep rows that
+    /// cannot match from being shipped.
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let parents = child_pushdown_result.parent_filters;
+        let result = FilterPushdownPropagation::with_parent_pushdown_result(vec![
+            PushedDown::No;
+            parents.len()
+        ]);
+        if phase != FilterPushdownPhase::Post || !self.reduce {
+            return Ok(result);
+        }
+        let dynamic: Vec<Arc<dyn PhysicalExpr>> = parents
+            .into_iter()
+            .map(|p| p.filter)
+            .filter(|f| f.downcast_ref::<DynamicFilterPhysicalExpr>().is_some())
+            .collect();
+        if dynamic.is_empty() {
+            return Ok(result);
+        }
+        let mut node = ObjectScanExec::new(
+            self.datasource.clone(),
+            Arc::clone(&self.driver),
+            Arc::clone(&self.catalog),
+            self.query.clone(),
+            self.keep.clone(),
+            self.timeout,
+            Arc::clone(&self.schema),
+        )
+        .with_key_reduction(true);
+        node.dynamic = self.dynamic.iter().cloned().chain(dynamic).collect();
+        Ok(result.with_updated_node(Arc::new(node)))
     }
 
     fn replace_children(
@@ -212,9 +399,23 @@ impl ExecutionPlan for ObjectScanExec {
         }
         let driver = Arc::clone(&self.driver);
         let catalog = Arc::clone(&self.catalog);
-        let query = self.query.clone();
+        let mut query = self.query.clone();
         let timeout = self.timeout;
+        let dynamic = self.dynamic.clone();
+        let columns = self.keep.clone().or_else(|| self.query.fields.clone());
+        let narrowed = Arc::clone(&self.narrowed);
         let batches = futures::stream::once(async move {
+            // First polled once the joins above have built their hash
+            // tables: their dynamic filters hold the keys by now.
+            if let Some(columns) = &columns
+                && let Some((q, keys)) =
+                    narrow(&catalog, driver.as_ref(), &query, columns, &dynamic)
+            {
+                query = q;
+                if let Ok(mut n) = narrowed.lock() {
+                    *n = Some(keys);
+                }
+            }
             let cx = Cx {
                 catalog: &catalog,
                 tx: None,

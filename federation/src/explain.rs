@@ -35,6 +35,9 @@ pub(crate) async fn tree(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> Result
                 metrics_suffix(&display.one_line().to_string()),
             );
             let _ = writeln!(out, "{pad}  query: {}", scan.query().to_json());
+            if let Some(keys) = scan.join_keys() {
+                let _ = writeln!(out, "{pad}  join keys sent: {}", keys.to_json());
+            }
             let cx = Cx {
                 catalog: scan.catalog(),
                 tx: None,

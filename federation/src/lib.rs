@@ -8,10 +8,15 @@
 //! Each table pushes what its driver can do *with the protocol's meaning*:
 //! filters (translated from DataFusion's three-valued SQL into QueryAST,
 //! see [`to_filter`], and classified by the driver), the projection, and
-//! the limit when every filter is exact. DataFusion runs the rest (joins
-//! across datasources, what a driver cannot evaluate exactly) and streams
-//! the driver's Arrow batches through; no table is collected into memory
-//! by a scan.
+//! the limit when every filter is exact. A federation's contexts also
+//! push whole single-datasource subtrees (joins, filters, grouping, sort,
+//! paging) down as one driver query ([`PushSubtrees`]), and send a hash
+//! join's build-side keys to the scan of the other side when it starts
+//! ([`Federation::with_join_key_limit`]). Every decision asks the driver
+//! at plan time (`Driver::accepts`, `Driver::classify`). DataFusion runs
+//! the rest (joins across datasources, what a driver cannot evaluate
+//! exactly) and streams the driver's Arrow batches through; no table is
+//! collected into memory by a scan.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -52,6 +57,7 @@ mod catalog;
 mod error;
 mod exec;
 mod explain;
+mod subtree;
 mod table;
 mod translate;
 mod value;
@@ -72,6 +78,7 @@ use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
 pub use crate::error::from_datafusion;
 pub use crate::exec::ObjectScanExec;
+pub use crate::subtree::PushSubtrees;
 pub use crate::table::{ObjectTable, ScanOptions};
 pub use crate::translate::{scalar_to_value, to_filter};
 pub use crate::value::batches_to_records;
@@ -92,7 +99,13 @@ pub struct Federation {
     catalog: Arc<Catalog>,
     sources: BTreeMap<String, Arc<dyn Driver>>,
     options: ScanOptions,
+    join_key_limit: usize,
 }
+
+/// The most distinct join keys a hash join's build side sends to a scan
+/// of another datasource as a key list, by default (see
+/// [`Federation::with_join_key_limit`]).
+pub const DEFAULT_JOIN_KEY_LIMIT: usize = 10_000;
 
 impl Federation {
     /// A federation over the objects of `catalog`; add their datasources
@@ -102,7 +115,18 @@ impl Federation {
             catalog,
             sources: BTreeMap::new(),
             options: ScanOptions::default(),
+            join_key_limit: DEFAULT_JOIN_KEY_LIMIT,
         }
+    }
+
+    /// The same federation sending at most `limit` distinct join keys from
+    /// a hash join's build side to the scan on its other side, as an `$in`
+    /// its driver runs (semi-join reduction; default
+    /// [`DEFAULT_JOIN_KEY_LIMIT`]). With more keys only their bounds are
+    /// sent; 0 sends none. Off with pushdown off.
+    pub fn with_join_key_limit(mut self, limit: usize) -> Self {
+        self.join_key_limit = limit;
+        self
     }
 
     /// Adds datasource `name`, served by `driver`. Its objects become the
@@ -159,10 +183,26 @@ impl Federation {
         } else {
             self.sources.keys().next().cloned().unwrap_or_default()
         };
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, default_schema)
             .with_information_schema(true);
+        let optimizer = &mut config.options_mut().optimizer;
+        // DataFusion's hash joins hand their build side's keys to the
+        // probe side's scan, which sends them to its driver.
+        optimizer.enable_join_dynamic_filter_pushdown =
+            self.options.pushdown && self.join_key_limit > 0;
+        optimizer.hash_join_inlist_pushdown_max_distinct_values = self.join_key_limit;
+        optimizer.hash_join_inlist_pushdown_max_size = optimizer
+            .hash_join_inlist_pushdown_max_size
+            .max(self.join_key_limit.saturating_mul(256));
+        // One build side per join (a scan is one partition anyway): its
+        // dynamic filter is then plain bounds and keys, which translate;
+        // a partitioned join's is a `CASE` over hash partitions.
+        optimizer.repartition_joins = !self.options.pushdown;
         let ctx = SessionContext::new_with_config(config);
+        if self.options.pushdown {
+            ctx.add_optimizer_rule(Arc::new(PushSubtrees));
+        }
         ctx.register_catalog(CATALOG, Arc::new(self.catalog_provider()?));
         Ok(ctx)
     }

@@ -6,10 +6,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use objectql_driver::{Driver, Pushdown, arrow_schema};
 use objectql_query_ast::{
     Catalog, Error, Filter, ObjectSchema, Path, Query, Record, ResolveContext, Result, StorageType,
@@ -148,6 +154,26 @@ impl ObjectTable {
         &self.driver
     }
 
+    /// The scan options.
+    pub(crate) fn options(&self) -> &ScanOptions {
+        &self.options
+    }
+
+    /// The table's columns (the object's stored fields), in order.
+    pub(crate) fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The catalog the table's queries validate against.
+    pub(crate) fn catalog_ref(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog)
+    }
+
+    /// The object's schema.
+    pub(crate) fn object_schema(&self) -> Result<&ObjectSchema> {
+        self.schema_of_object()
+    }
+
     fn schema_of_object(&self) -> Result<&ObjectSchema> {
         self.catalog
             .get(&self.object)
@@ -173,7 +199,87 @@ impl ObjectTable {
         .ok()?;
         let typed = typed.filter.take()?;
         let class = objectql_planner::classify_filter(&typed, &|c| self.driver.classify(schema, c));
-        (class != Pushdown::Unsupported).then_some((typed, class))
+        if class == Pushdown::Unsupported {
+            return None;
+        }
+        // The plan-time decision the engine's planner uses too: a filter
+        // the driver would refuse to run (past its bind limit, say) stays
+        // in DataFusion.
+        let alone = Query::new(&self.object).filter(typed.clone());
+        self.driver.accepts(&self.catalog, &alone).ok()?;
+        Some((typed, class))
+    }
+
+    /// A scan whose filters the driver takes one by one but refuses
+    /// together (their parameters pass its bind limit, say): the driver
+    /// reads the columns the output and the filters need, DataFusion runs
+    /// the filters over them, then keeps the output's columns.
+    fn scan_filtering_locally(
+        &self,
+        state: &dyn Session,
+        names: &[String],
+        filters: &[Expr],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mut needed = names.to_vec();
+        let mut unqualified = Vec::with_capacity(filters.len());
+        for f in filters {
+            let bare = f
+                .clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::Column(c) => Transformed::yes(Expr::Column(
+                            datafusion::common::Column::new_unqualified(c.name),
+                        )),
+                        other => Transformed::no(other),
+                    })
+                })?
+                .data;
+            for c in bare.column_refs() {
+                if !needed.contains(&c.name) {
+                    needed.push(c.name.clone());
+                }
+            }
+            unqualified.push(bare);
+        }
+        let indices = needed
+            .iter()
+            .map(|n| {
+                self.columns.iter().position(|c| c == n).ok_or_else(|| {
+                    to_datafusion(Error::internal(format!(
+                        "a filter on `{}` names an unknown column `{n}`",
+                        self.object
+                    )))
+                })
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        let read: SchemaRef = Arc::new(self.arrow.project(&indices)?);
+        let mut query = Query::new(&self.object);
+        if self.options.pushdown && self.driver.capabilities().projection {
+            query.fields = Some(needed.clone());
+        }
+        let query =
+            validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
+        let scan = Arc::new(
+            ObjectScanExec::new(
+                self.datasource.clone(),
+                Arc::clone(&self.driver),
+                Arc::clone(&self.catalog),
+                query,
+                Some(needed),
+                self.options.timeout,
+                Arc::clone(&read),
+            )
+            .with_key_reduction(self.options.pushdown),
+        );
+        let predicate = conjunction(unqualified)
+            .ok_or_else(|| to_datafusion(Error::internal("no filter to run locally")))?;
+        let predicate = state.create_physical_expr(predicate, &DFSchema::try_from(read)?)?;
+        let filtered = Arc::new(FilterExec::try_new(predicate, scan)?);
+        let output = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ProjectionExpr::new(Arc::new(PhysicalColumn::new(n, i)) as _, n.clone()));
+        Ok(Arc::new(ProjectionExec::try_new(output, filtered)?))
     }
 }
 
@@ -316,7 +422,7 @@ impl TableProvider for ObjectTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -382,14 +488,24 @@ impl TableProvider for ObjectTable {
         }
         let query =
             validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
-        Ok(Arc::new(ObjectScanExec::new(
-            self.datasource.clone(),
-            Arc::clone(&self.driver),
-            Arc::clone(&self.catalog),
-            query,
-            Some(names),
-            self.options.timeout,
-            out_schema,
-        )))
+        match self.driver.accepts(&self.catalog, &query) {
+            Ok(()) => {}
+            Err(Error::Unsupported { .. }) if query.filter.is_some() => {
+                return self.scan_filtering_locally(state, &names, filters);
+            }
+            Err(e) => return Err(to_datafusion(e)),
+        }
+        Ok(Arc::new(
+            ObjectScanExec::new(
+                self.datasource.clone(),
+                Arc::clone(&self.driver),
+                Arc::clone(&self.catalog),
+                query,
+                Some(names),
+                self.options.timeout,
+                out_schema,
+            )
+            .with_key_reduction(self.options.pushdown),
+        ))
     }
 }

@@ -25,7 +25,7 @@
 //! is evaluated with DataFusion's own semantics.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use datafusion::common::ScalarValue;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use objectql_query_ast::{Filter, ObjectSchema, Op, Operand, StorageType, Value};
 
@@ -34,16 +34,30 @@ use objectql_query_ast::{Filter, ObjectSchema, Op, Operand, StorageType, Value};
 ///
 /// Columns are matched by name against the stored fields of `schema`.
 pub fn to_filter(expr: &Expr, schema: &ObjectSchema) -> Option<Filter> {
-    Translator { schema }.filter(expr, false)
+    let resolve = |c: &Column| {
+        let st = schema.get(&c.name)?.storage_type().ok()?;
+        (st != StorageType::Virtual).then(|| (c.name.clone(), st))
+    };
+    Translator { resolve: &resolve }.filter(expr, false)
+}
+
+/// [`to_filter`] over any set of columns: `resolve` gives a DataFusion
+/// column's QueryAST key (a field, or `alias.field` of a join) and storage
+/// type, or `None` when it has none.
+pub(crate) fn to_filter_with(
+    expr: &Expr,
+    resolve: &dyn Fn(&Column) -> Option<(String, StorageType)>,
+) -> Option<Filter> {
+    Translator { resolve }.filter(expr, false)
 }
 
 struct Translator<'a> {
-    schema: &'a ObjectSchema,
+    resolve: &'a dyn Fn(&Column) -> Option<(String, StorageType)>,
 }
 
-/// A column of the object: its field name and storage type.
-struct Col<'e> {
-    name: &'e str,
+/// A column: its QueryAST key and storage type.
+struct Col {
+    name: String,
     st: StorageType,
 }
 
@@ -95,8 +109,8 @@ impl Translator<'_> {
             Expr::Alias(a) => self.filter(&a.expr, negated),
             Expr::Not(inner) => self.filter(inner, !negated),
             Expr::BinaryExpr(b) => self.binary(b, negated),
-            Expr::IsNull(x) => Some(cond(self.column(x)?.name, Op::Null(!negated))),
-            Expr::IsNotNull(x) => Some(cond(self.column(x)?.name, Op::Null(negated))),
+            Expr::IsNull(x) => Some(cond(&self.column(x)?.name, Op::Null(!negated))),
+            Expr::IsNotNull(x) => Some(cond(&self.column(x)?.name, Op::Null(negated))),
             // `x IS TRUE` is TRUE where x is TRUE, and FALSE elsewhere
             // (never NULL), so its negation is "x is not TRUE": `$not`.
             Expr::IsTrue(x) => self.is(x, false, negated),
@@ -105,16 +119,16 @@ impl Translator<'_> {
             Expr::IsNotFalse(x) => self.is(x, true, !negated),
             Expr::IsUnknown(x) => {
                 let c = self.bool_column(x)?;
-                Some(cond(c.name, Op::Null(!negated)))
+                Some(cond(&c.name, Op::Null(!negated)))
             }
             Expr::IsNotUnknown(x) => {
                 let c = self.bool_column(x)?;
-                Some(cond(c.name, Op::Null(negated)))
+                Some(cond(&c.name, Op::Null(negated)))
             }
             Expr::Column(_) => {
                 // A boolean column as a predicate: TRUE where it is true.
                 let c = self.bool_column(expr)?;
-                Some(cond(c.name, Op::Eq(Operand::Value(Value::Bool(!negated)))))
+                Some(cond(&c.name, Op::Eq(Operand::Value(Value::Bool(!negated)))))
             }
             Expr::Literal(ScalarValue::Boolean(b), _) => Some(match b {
                 Some(b) if *b != negated => Filter::always(),
@@ -129,11 +143,11 @@ impl Translator<'_> {
                     return None;
                 }
                 Some(if b.negated == negated {
-                    cond(c.name, Op::Between(lo, hi))
+                    cond(&c.name, Op::Between(lo, hi))
                 } else {
                     or(vec![
-                        cond(c.name, Op::Lt(Operand::Value(lo))),
-                        cond(c.name, Op::Gt(Operand::Value(hi))),
+                        cond(&c.name, Op::Lt(Operand::Value(lo))),
+                        cond(&c.name, Op::Gt(Operand::Value(hi))),
                     ])
                 })
             }
@@ -148,12 +162,12 @@ impl Translator<'_> {
                 let values: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
                 Some(if l.negated == negated {
                     // `x IN (1, NULL)` is TRUE only where x is 1.
-                    cond(c.name, Op::In(values))
+                    cond(&c.name, Op::In(values))
                 } else if has_null {
                     // `x NOT IN (1, NULL)` is never TRUE.
                     Filter::never()
                 } else {
-                    and(vec![cond(c.name, Op::Nin(values)), not_null(c.name)])
+                    and(vec![cond(&c.name, Op::Nin(values)), not_null(&c.name)])
                 })
             }
             Expr::Like(l) => {
@@ -169,11 +183,11 @@ impl Translator<'_> {
                 let Value::String(pattern) = literal(&l.pattern, StorageType::Text)? else {
                     return None;
                 };
-                let like = cond(c.name, Op::Like(pattern));
+                let like = cond(&c.name, Op::Like(pattern));
                 Some(if l.negated == negated {
                     like
                 } else {
-                    and(vec![Filter::Not(Box::new(like)), not_null(c.name)])
+                    and(vec![Filter::Not(Box::new(like)), not_null(&c.name)])
                 })
             }
             _ => None,
@@ -207,11 +221,11 @@ impl Translator<'_> {
                 let (c, v) = self.column_and_value(&b.left, &b.right)?;
                 let distinct = (b.op == Operator::IsDistinctFrom) != negated;
                 Some(match (distinct, v.is_null()) {
-                    (true, true) => not_null(c.name),
-                    (false, true) => cond(c.name, Op::Null(true)),
+                    (true, true) => not_null(&c.name),
+                    (false, true) => cond(&c.name, Op::Null(true)),
                     // The one NULL-safe SQL comparison: a bare `$ne`.
-                    (true, false) => cond(c.name, Op::Ne(Operand::Value(v))),
-                    (false, false) => cond(c.name, Op::Eq(Operand::Value(v))),
+                    (true, false) => cond(&c.name, Op::Ne(Operand::Value(v))),
+                    (false, false) => cond(&c.name, Op::Eq(Operand::Value(v))),
                 })
             }
             op => {
@@ -228,7 +242,7 @@ impl Translator<'_> {
                 if l.st != r.st {
                     return None;
                 }
-                (l.name, Operand::Field(r.name.to_owned()), Some(r.name))
+                (l.name, Operand::Field(r.name.clone()), Some(r.name))
             }
             (Some(c), None) => (c.name, Operand::Value(literal(right, c.st)?), None),
             (None, Some(_)) => return self.comparison(right, flip(op)?, left),
@@ -248,18 +262,18 @@ impl Translator<'_> {
             Operator::GtEq => Op::Gte(operand),
             Operator::NotEq => {
                 // `$ne` matches NULL; SQL's `<>` never does.
-                let mut parts = vec![cond(field, Op::Ne(operand)), not_null(field)];
+                let mut parts = vec![cond(&field, Op::Ne(operand)), not_null(&field)];
                 if let Some(o) = other {
-                    parts.push(not_null(o));
+                    parts.push(not_null(&o));
                 }
                 return Some(and(parts));
             }
             _ => return None,
         };
-        Some(cond(field, leaf))
+        Some(cond(&field, leaf))
     }
 
-    fn column_and_value<'e>(&self, a: &'e Expr, b: &'e Expr) -> Option<(Col<'e>, Value)> {
+    fn column_and_value(&self, a: &Expr, b: &Expr) -> Option<(Col, Value)> {
         if let Some(c) = self.column(a) {
             let v = literal(b, c.st)?;
             return Some((c, v));
@@ -269,14 +283,14 @@ impl Translator<'_> {
         Some((c, v))
     }
 
-    /// A stored field of the object.
-    fn column<'e>(&self, e: &'e Expr) -> Option<Col<'e>> {
+    /// A column with a QueryAST key.
+    fn column(&self, e: &Expr) -> Option<Col> {
         let Expr::Column(c) = e else { return None };
-        let st = self.schema.get(&c.name)?.storage_type().ok()?;
-        (st != StorageType::Virtual).then_some(Col { name: &c.name, st })
+        let (name, st) = (self.resolve)(c)?;
+        Some(Col { name, st })
     }
 
-    fn bool_column<'e>(&self, e: &'e Expr) -> Option<Col<'e>> {
+    fn bool_column(&self, e: &Expr) -> Option<Col> {
         self.column(e).filter(|c| c.st == StorageType::Boolean)
     }
 }

@@ -6,6 +6,9 @@
 //!   datasource, with pushdown on and off.
 //! - `servers`: the rules and the spread joins on PostgreSQL, MySQL/MariaDB
 //!   and MongoDB (the servers `scripts/test` provisions).
+//! - `differential`: 1,000 generated queries, pushed whole to one SQLite
+//!   datasource, spread over SQLite and memory, and not pushed at all,
+//!   must give DataFusion's own answer.
 //! - `writes`: `INSERT`, `UPDATE` and `DELETE` through SQL.
 //! - `errors`: bad SQL, unknown names, refused statements and a driver
 //!   failing mid-stream are typed errors, never panics or short results.
@@ -20,6 +23,7 @@
 
 mod federation {
     pub mod common;
+    mod differential;
     mod errors;
     mod joins;
     mod pushdown;

@@ -23,7 +23,9 @@ impl Session {
                 driver: "engine".into(),
             });
         }
-        let mut fed = Federation::new(self.engine().catalog()?).with_timeout(self.timeout());
+        let mut fed = Federation::new(self.engine().catalog()?)
+            .with_timeout(self.timeout())
+            .with_join_key_limit(self.engine().join_key_limit());
         for (name, driver) in self.datasources()? {
             fed = fed.datasource(name, driver);
         }

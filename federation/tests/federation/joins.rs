@@ -8,7 +8,7 @@ use objectql_driver::Driver;
 use objectql_federation::Federation;
 use objectql_query_ast::{Catalog, ObjectSchema, Record, Value};
 
-use super::common;
+use super::common::{self, column};
 
 fn customers(datasource: &str) -> ObjectSchema {
     ObjectSchema::from_json(&serde_json::json!({
@@ -152,10 +152,20 @@ pub(super) async fn check_spread(
     let (fed, reference) = spread_over(customers_driver, orders_driver).await;
     let unpushed = fed.clone().with_pushdown(false);
     for q in QUERIES {
+        // DataFusion's own answer (nothing pushed), and the memory
+        // driver's with whole subtrees pushed into it.
+        let one = sql(q, "one.customers", "one.orders");
         let want = reference
-            .sql_rows(&sql(q, "one.customers", "one.orders"))
+            .clone()
+            .with_pushdown(false)
+            .sql_rows(&one)
             .await
             .unwrap_or_else(|e| panic!("reference: {q}: {e}"));
+        let pushed = reference
+            .sql_rows(&one)
+            .await
+            .unwrap_or_else(|e| panic!("reference pushed: {q}: {e}"));
+        assert_eq!(pushed, want, "memory, pushed whole: {q}");
         let spread = sql(q, "a.customers", "b.orders");
         let got = fed
             .sql_rows(&spread)
@@ -206,7 +216,8 @@ async fn explain_shows_where_each_part_runs_and_the_rows_shipped() {
         .collect();
     assert_eq!(shipped.len(), 2, "{analyzed}");
     // Three customers are not in the US (Ada, Barbara in `US `, Edsger;
-    // Linus has no country), five orders are paid.
+    // Linus has no country). Five orders are paid, but the join's keys
+    // (c1, c4, c5) reach the orders' scan: only Ada's o1 is shipped.
     let rows_of = |scan: &str| {
         shipped
             .iter()
@@ -219,7 +230,117 @@ async fn explain_shows_where_each_part_runs_and_the_rows_shipped() {
         "{analyzed}"
     );
     assert!(
-        rows_of("driver:memory").contains("output_rows=5"),
+        rows_of("driver:memory").contains("output_rows=1"),
         "{analyzed}"
     );
+    assert!(
+        analyzed.contains(r#"join keys sent: {"$and":[{"customer":{"$in":["c1","c4","c5"]}}"#),
+        "{analyzed}"
+    );
+}
+
+/// Both objects in one SQLite datasource: whole subtrees (the join, its
+/// filters, grouping, sort and limit) run as one SQLite query, and every
+/// query answers what DataFusion answers with pushdown off. What has no
+/// QueryAST form with the same meaning (a filter above a limit) stays in
+/// DataFusion.
+#[tokio::test]
+async fn one_datasource_subtrees_are_pushed_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = common::sqlite(dir.path(), "one").await;
+    let mut catalog = Catalog::new();
+    catalog.insert(customers("one")).expect("catalog");
+    catalog.insert(orders("one")).expect("catalog");
+    load_both(&catalog, &sqlite, &sqlite).await;
+    let fed = Federation::new(Arc::new(catalog)).datasource("one", sqlite);
+    let unpushed = fed.clone().with_pushdown(false);
+    for q in QUERIES {
+        let s = sql(q, "one.customers", "one.orders");
+        let got = fed
+            .sql_rows(&s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        let want = unpushed
+            .sql_rows(&s)
+            .await
+            .unwrap_or_else(|e| panic!("{s} (no pushdown): {e}"));
+        assert_eq!(got, want, "{s}");
+    }
+    let one_query = |plan: &str| plan.matches("query: ").count() == 1;
+    let q = "SELECT c.name, o.id FROM one.customers c JOIN one.orders o ON o.customer = c.id \
+             WHERE o.status = 'paid' AND c.country <> 'US' ORDER BY o.id DESC LIMIT 2";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(one_query(&plan), "{plan}");
+    assert!(
+        !plan.contains("JoinExec") && !plan.contains("SortExec"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(r#""joins""#) && plan.contains(r#""limit":2"#),
+        "{plan}"
+    );
+    let rows = fed.sql_rows(q).await.expect("rows");
+    // Paid orders of customers with a country other than `US`: only Ada's
+    // o1 (Linus has no country; `US ` with its space is Barbara's, whose
+    // order is refunded).
+    assert_eq!(column(&rows, "id"), vec!["\"o1\"".to_owned()]);
+    let q = "SELECT o.status, COUNT(*) AS n FROM one.orders o GROUP BY o.status ORDER BY o.status";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(
+        one_query(&plan) && !plan.contains("AggregateExec"),
+        "{plan}"
+    );
+    assert!(plan.contains(r#""groupBy""#), "{plan}");
+    // A filter above a limit is not a `where` under it.
+    let q = "SELECT * FROM (SELECT id, name FROM one.customers ORDER BY id LIMIT 3) x \
+             WHERE x.name <> 'Ada'";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(plan.contains("FilterExec"), "{plan}");
+}
+
+/// Join key pushdown on the SQL path: when the hash join's build side is
+/// done, its keys reach the scan of the other datasource as conditions its
+/// driver runs, so that scan ships only rows that can match. EXPLAIN
+/// ANALYZE shows the keys sent and the rows shipped; with pushdown off, or
+/// a key limit of 0, the whole table is shipped, and the answer is the same.
+#[tokio::test]
+async fn join_keys_narrow_the_other_side_and_the_rows_shipped_are_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (fed, _) = spread_over(common::sqlite(dir.path(), "crm").await, common::memory()).await;
+    let q = "SELECT c.name, o.id FROM a.customers c JOIN b.orders o ON o.customer = c.id \
+             WHERE c.name = 'Ada' ORDER BY o.id";
+    let shipped = |plan: &str, scan: &str| -> usize {
+        let line = plan
+            .lines()
+            .find(|l| l.contains(scan))
+            .unwrap_or_else(|| panic!("no {scan}:\n{plan}"));
+        let at = line
+            .find("output_rows=")
+            .unwrap_or_else(|| panic!("no output_rows:\n{plan}"));
+        line[at + "output_rows=".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a row count")
+    };
+    let want = vec!["\"o1\"".to_owned(), "\"o2\"".to_owned()];
+    let plan = fed.explain(q, true).await.expect("explain analyze");
+    assert_eq!(shipped(&plan, "driver:sqlite a.customers"), 1, "{plan}");
+    // Ada's two orders, not all eight.
+    assert_eq!(shipped(&plan, "driver:memory b.orders"), 2, "{plan}");
+    assert!(
+        plan.contains("join keys sent:") && plan.contains(r#""c1""#),
+        "{plan}"
+    );
+    assert_eq!(column(&fed.sql_rows(q).await.expect("rows"), "id"), want);
+    for off in [
+        fed.clone().with_pushdown(false),
+        fed.clone().with_join_key_limit(0),
+    ] {
+        let plan = off.explain(q, true).await.expect("explain analyze");
+        assert_eq!(shipped(&plan, "driver:memory b.orders"), 8, "{plan}");
+        assert!(!plan.contains("join keys sent:"), "{plan}");
+        assert_eq!(column(&off.sql_rows(q).await.expect("rows"), "id"), want);
+    }
 }

@@ -228,3 +228,65 @@ async fn a_limit_is_pushed_only_when_every_filter_is() {
         .expect("rows");
     assert_eq!(column(&rows, "id"), vec!["\"r11\"".to_owned()]);
 }
+
+/// The plan-time decision (`Driver::accepts`) on the SQL path: an `IN`
+/// list past SQLite's bind limit (32,766) is not pushed, and two lists the
+/// driver takes one by one but refuses together are filtered by DataFusion
+/// over a scan. Both answer what the unpushed plan answers.
+#[tokio::test]
+async fn filters_past_the_bind_limit_stay_in_datafusion_alone_or_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = catalog_with("d");
+    let driver = common::sqlite(dir.path(), "binds").await;
+    common::load(&driver, &catalog, "t", common::rules_rows()).await;
+    let on = Federation::new(Arc::clone(&catalog)).datasource("d", driver);
+    let off = on.clone().with_pushdown(false);
+    let list = |from: i64, to: i64| {
+        (from..to)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // One list of 40,000: refused alone, so DataFusion keeps it.
+    let one = format!(
+        "SELECT id FROM d.t WHERE n IN ({}) ORDER BY id",
+        list(-20_000, 20_000)
+    );
+    // Two lists of 20,000 on two columns (each taken alone, 40,000
+    // parameters together; DataFusion would merge two on one column).
+    let texts = (0..20_000)
+        .map(|i| format!("'x{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let two = format!(
+        "SELECT id, s FROM d.t WHERE n IN ({}) AND s NOT IN ({texts}) ORDER BY id",
+        list(-10_000, 10_000)
+    );
+    for sql in [&one, &two] {
+        let pushed = on.sql_rows(sql).await.expect("pushed");
+        let local = off.sql_rows(sql).await.expect("not pushed");
+        assert_eq!(pushed, local);
+        assert!(
+            pushed.len() >= 3,
+            "the lists must select rows for the comparison to mean something: {pushed:?}"
+        );
+        let plan = on.explain(sql, false).await.expect("explain");
+        // (Plans with 20,000-value lists are too long to print.)
+        assert!(
+            plan.contains("FilterExec"),
+            "no FilterExec for {}",
+            &sql[..80]
+        );
+    }
+    // A list the driver takes is still pushed whole.
+    let small = format!(
+        "SELECT id FROM d.t WHERE n IN ({}) ORDER BY id",
+        list(-5, 5)
+    );
+    let plan = on.explain(&small, false).await.expect("explain");
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    assert_eq!(
+        on.sql_rows(&small).await.expect("pushed"),
+        off.sql_rows(&small).await.expect("not pushed")
+    );
+}

@@ -1,0 +1,552 @@
+//! Whole subtrees on one datasource, pushed down as one driver query.
+//!
+//! [`PushSubtrees`] is a DataFusion optimizer rule. It looks for the largest
+//! subtrees of a logical plan whose tables are all [`ObjectTable`]s of one
+//! datasource and whose every node has a QueryAST form with the same
+//! meaning, and replaces each by a scan that runs that one query on the
+//! datasource's driver, compiled by objectql's own compilers (never
+//! unparsed from DataFusion's SQL). What it pushes:
+//!
+//! - joins (inner, left, right, full) on equalities and conditions the
+//!   filter translation keeps ([`crate::to_filter`]), left-deep, each
+//!   joining one more object;
+//! - filters above them, as `where`;
+//! - grouping by columns with `count`, `sum`, `avg`, `min` and `max` of
+//!   integer and float columns (`count` of any);
+//! - sorting by columns (with DataFusion's NULL placement made explicit),
+//!   then `LIMIT` / `OFFSET`;
+//! - projections of columns.
+//!
+//! A node is pushed only in QueryAST's own order of operations (joins,
+//! `where`, grouping, sort, paging): a filter above a limit, or a join
+//! above a filtered right side of an outer join, stays in DataFusion. So
+//! does a subtree the driver refuses at plan time (`Driver::accepts`), or
+//! whose classification is not `Exact`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchemaRef, NullEquality, TableReference};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{
+    Expr, FetchType, JoinType as DfJoinType, LogicalPlan, LogicalPlanBuilder, SkipType,
+    TableProviderFilterPushDown, TableType,
+};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_plan::ExecutionPlan;
+use objectql_driver::{Pushdown, joined_schema};
+use objectql_query_ast::{
+    AggFunction, Aggregation, Error, Filter, GroupBy, Join, JoinType, NullsOrder, Query,
+    ResolveContext, SortItem, SortOrder, StorageType, validate_query,
+};
+
+use crate::error::to_datafusion;
+use crate::exec::ObjectScanExec;
+use crate::table::ObjectTable;
+use crate::translate::to_filter_with;
+
+/// The optimizer rule that pushes whole single-datasource subtrees down as
+/// one driver query (see the module docs). [`crate::Federation`] adds it to
+/// its contexts; add it to your own with
+/// `SessionContext::add_optimizer_rule(Arc::new(PushSubtrees))`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PushSubtrees;
+
+impl OptimizerRule for PushSubtrees {
+    fn name(&self) -> &'static str {
+        "objectql_push_subtrees"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> DfResult<Transformed<LogicalPlan>> {
+        rewrite(plan)
+    }
+}
+
+/// Top-down: the first node whose whole subtree lowers is replaced; else
+/// its children are tried.
+fn rewrite(plan: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
+    if let Some(sub) = lower(&plan)
+        && sub.absorbed > 0
+        && let Some(replaced) = replace(&plan, sub)?
+    {
+        return Ok(Transformed::yes(replaced));
+    }
+    plan.map_children(rewrite)
+}
+
+/// Where a query is in QueryAST's order of operations; a node is pushed
+/// only on top of what comes before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Scan,
+    Where,
+    Grouped,
+    Sorted,
+    Paged,
+}
+
+/// A subtree lowered to one QueryAST query.
+#[derive(Debug, Clone)]
+struct Sub {
+    /// The base object's table: its driver, catalog, datasource, options.
+    table: ObjectTable,
+    query: Query,
+    /// Per output column of the subtree (in its DataFusion schema's
+    /// order): the QueryAST key and storage type.
+    out: Vec<(String, StorageType)>,
+    stage: Stage,
+    /// Nodes absorbed beyond table scans, projections and aliases.
+    absorbed: usize,
+}
+
+impl Sub {
+    /// The translation scope over `schema` (the schema whose fields are
+    /// this subtree's output).
+    fn resolve<'a>(
+        &'a self,
+        schema: &'a DFSchemaRef,
+    ) -> impl Fn(&Column) -> Option<(String, StorageType)> + 'a {
+        move |c| {
+            let i = schema.index_of_column(c).ok()?;
+            self.out.get(i).cloned()
+        }
+    }
+
+    /// Whether the driver runs `filter` on this subtree's rows exactly.
+    fn exact(&self, filter: &Filter) -> bool {
+        let Ok(schema) = joined_schema(&self.table.catalog_ref(), &self.query) else {
+            return false;
+        };
+        let driver = self.table.driver();
+        objectql_planner::classify_filter(filter, &|c| driver.classify(&schema, c))
+            == Pushdown::Exact
+    }
+
+    fn same_datasource(&self, other: &Sub) -> bool {
+        self.table.datasource() == other.table.datasource()
+            && Arc::ptr_eq(self.table.driver(), other.table.driver())
+    }
+}
+
+fn and(a: Option<Filter>, b: Filter) -> Filter {
+    match a {
+        None => b,
+        Some(a) => a.and(b),
+    }
+}
+
+/// The QueryAST form of `plan`'s whole subtree, if it has one.
+fn lower(plan: &LogicalPlan) -> Option<Sub> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source).ok()?;
+            let table = provider.downcast_ref::<ObjectTable>()?.clone();
+            if !table.options().pushdown {
+                return None;
+            }
+            let schema = table.object_schema().ok()?;
+            let columns = table.columns();
+            let out = match &scan.projection {
+                Some(p) => p
+                    .iter()
+                    .map(|&i| columns.get(i).cloned())
+                    .collect::<Option<Vec<_>>>()?,
+                None => columns.to_vec(),
+            }
+            .into_iter()
+            .map(|c| {
+                let st = schema.get(&c)?.storage_type().ok()?;
+                Some((c, st))
+            })
+            .collect::<Option<Vec<_>>>()?;
+            let mut query = Query::new(table.object());
+            let mut exact = true;
+            for f in &scan.filters {
+                let (filter, class) = table.pushdown_of(f)?;
+                exact &= class == Pushdown::Exact;
+                query.filter = Some(and(query.filter.take(), filter));
+            }
+            let mut stage = if query.filter.is_some() {
+                Stage::Where
+            } else {
+                Stage::Scan
+            };
+            if let Some(fetch) = scan.fetch
+                && exact
+            {
+                query.limit = Some(u64::try_from(fetch).ok()?);
+                stage = Stage::Paged;
+            }
+            Some(Sub {
+                table,
+                query,
+                out,
+                stage,
+                absorbed: 0,
+            })
+        }
+        LogicalPlan::SubqueryAlias(a) => lower(&a.input),
+        LogicalPlan::Projection(p) => {
+            let sub = lower(&p.input)?;
+            let out = {
+                let resolve = sub.resolve(p.input.schema());
+                p.expr
+                    .iter()
+                    .map(|e| match e.clone().unalias_nested().data {
+                        Expr::Column(c) => resolve(&c),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+            };
+            Some(Sub { out, ..sub })
+        }
+        LogicalPlan::Filter(f) => {
+            let mut sub = lower(&f.input)?;
+            if sub.stage > Stage::Where {
+                return None;
+            }
+            let filter = to_filter_with(&f.predicate, &sub.resolve(f.input.schema()))?;
+            if !sub.exact(&filter) {
+                return None;
+            }
+            sub.query.filter = Some(and(sub.query.filter.take(), filter));
+            sub.stage = Stage::Where;
+            sub.absorbed += 1;
+            Some(sub)
+        }
+        LogicalPlan::Join(j) => lower_join(j),
+        LogicalPlan::Aggregate(a) => {
+            let mut sub = lower(&a.input)?;
+            if sub.stage > Stage::Where {
+                return None;
+            }
+            let (out, group_by, aggregations) = {
+                let resolve = sub.resolve(a.input.schema());
+                let mut out = Vec::new();
+                let mut group_by = Vec::new();
+                for g in &a.group_expr {
+                    let Expr::Column(c) = g else { return None };
+                    let (key, st) = resolve(c)?;
+                    if matches!(st, StorageType::Json | StorageType::Binary) {
+                        return None;
+                    }
+                    group_by.push(GroupBy {
+                        field: key.clone(),
+                        granularity: None,
+                        alias: None,
+                        timezone: None,
+                    });
+                    out.push((key, st));
+                }
+                let mut aggregations = Vec::new();
+                for (i, e) in a.aggr_expr.iter().enumerate() {
+                    let Expr::AggregateFunction(f) = e.clone().unalias_nested().data else {
+                        return None;
+                    };
+                    let p = &f.params;
+                    if p.distinct || p.filter.is_some() || !p.order_by.is_empty() {
+                        return None;
+                    }
+                    let alias = format!("a{i}");
+                    let function = match f.func.name() {
+                        "count" => AggFunction::Count,
+                        "sum" => AggFunction::Sum,
+                        "avg" => AggFunction::Avg,
+                        "min" => AggFunction::Min,
+                        "max" => AggFunction::Max,
+                        _ => return None,
+                    };
+                    let (field, st) = match p.args.as_slice() {
+                        // `count(*)` arrives as `count(1)`.
+                        [Expr::Literal(v, _)] if function == AggFunction::Count && !v.is_null() => {
+                            (None, StorageType::Integer)
+                        }
+                        [Expr::Column(c)] => {
+                            let (key, st) = resolve(c)?;
+                            let st = match function {
+                                AggFunction::Count => StorageType::Integer,
+                                _ if !matches!(st, StorageType::Integer | StorageType::Float) => {
+                                    return None;
+                                }
+                                AggFunction::Avg => StorageType::Float,
+                                _ => st,
+                            };
+                            (Some(key), st)
+                        }
+                        _ => return None,
+                    };
+                    aggregations.push(Aggregation::new(function, field.as_deref(), alias.clone()));
+                    out.push((alias, st));
+                }
+                (out, group_by, aggregations)
+            };
+            sub.query.group_by = group_by;
+            sub.query.aggregations = aggregations;
+            sub.out = out;
+            sub.stage = Stage::Grouped;
+            sub.absorbed += 1;
+            Some(sub)
+        }
+        LogicalPlan::Sort(s) => {
+            let mut sub = lower(&s.input)?;
+            if sub.stage > Stage::Grouped {
+                return None;
+            }
+            let order_by = {
+                let resolve = sub.resolve(s.input.schema());
+                let mut order_by = Vec::new();
+                for e in &s.expr {
+                    let Expr::Column(c) = &e.expr else {
+                        return None;
+                    };
+                    let (key, st) = resolve(c)?;
+                    if matches!(st, StorageType::Json | StorageType::Binary) {
+                        return None;
+                    }
+                    order_by.push(SortItem {
+                        field: key,
+                        order: if e.asc {
+                            SortOrder::Asc
+                        } else {
+                            SortOrder::Desc
+                        },
+                        nulls: Some(if e.nulls_first {
+                            NullsOrder::First
+                        } else {
+                            NullsOrder::Last
+                        }),
+                    });
+                }
+                order_by
+            };
+            sub.query.order_by = order_by;
+            sub.stage = Stage::Sorted;
+            if let Some(fetch) = s.fetch {
+                sub.query.limit = Some(u64::try_from(fetch).ok()?);
+                sub.stage = Stage::Paged;
+            }
+            sub.absorbed += 1;
+            Some(sub)
+        }
+        LogicalPlan::Limit(l) => {
+            let mut sub = lower(&l.input)?;
+            let SkipType::Literal(skip) = l.get_skip_type().ok()? else {
+                return None;
+            };
+            let FetchType::Literal(fetch) = l.get_fetch_type().ok()? else {
+                return None;
+            };
+            let skip = u64::try_from(skip).ok()?;
+            let fetch = fetch.map(u64::try_from).transpose().ok()?;
+            // Paging on top of paging: the window inside the window.
+            let offset = sub.query.offset.unwrap_or(0).checked_add(skip)?;
+            let limit = match (sub.query.limit.map(|l| l.saturating_sub(skip)), fetch) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            sub.query.offset = (offset > 0).then_some(offset);
+            sub.query.limit = limit;
+            sub.stage = Stage::Paged;
+            sub.absorbed += 1;
+            Some(sub)
+        }
+        _ => None,
+    }
+}
+
+/// A join whose right side is one object of the left side's datasource.
+fn lower_join(j: &datafusion::logical_expr::Join) -> Option<Sub> {
+    let left = lower(&j.left)?;
+    let right = lower(&j.right)?;
+    if !left.same_datasource(&right)
+        || left.stage > Stage::Where
+        || right.stage > Stage::Where
+        || !right.query.joins.is_empty()
+        || j.null_equality != NullEquality::NullEqualsNothing
+        || j.null_aware
+    {
+        return None;
+    }
+    let join_type = match j.join_type {
+        DfJoinType::Inner => JoinType::Inner,
+        DfJoinType::Left => JoinType::Left,
+        DfJoinType::Right => JoinType::Right,
+        DfJoinType::Full => JoinType::Full,
+        _ => return None,
+    };
+    let outer_right = matches!(join_type, JoinType::Right | JoinType::Full);
+    // A filter below an outer join's padded side is not a `where` above it.
+    if outer_right && (left.query.filter.is_some() || right.query.filter.is_some()) {
+        return None;
+    }
+    if j.on.is_empty() && j.filter.is_none() {
+        return None;
+    }
+    let alias = format!("j{}", left.query.joins.len() + 1);
+    let prefixed = |k: &str| format!("{alias}.{k}");
+    let mut out = left.out.clone();
+    out.extend(right.out.iter().map(|(k, st)| (prefixed(k), *st)));
+    let scope = Sub {
+        out,
+        ..left.clone()
+    };
+    let mut on: Option<Filter> = None;
+    {
+        let resolve = scope.resolve(&j.schema);
+        for (l, r) in &j.on {
+            let eq = to_filter_with(&l.clone().eq(r.clone()), &resolve)?;
+            on = Some(and(on, eq));
+        }
+        if let Some(f) = &j.filter {
+            on = Some(and(on, to_filter_with(f, &resolve)?));
+        }
+    }
+    if let Some(f) = &right.query.filter {
+        on = Some(and(on, f.renamed(&|k| prefixed(k))));
+    }
+    let on = on?;
+    let mut joined = left.query.clone();
+    joined.joins.push(Join {
+        join_type,
+        object: right.table.object().to_owned(),
+        alias: alias.clone(),
+        on: on.clone(),
+    });
+    let joined = Sub {
+        query: joined,
+        absorbed: left.absorbed + right.absorbed + 1,
+        ..scope
+    };
+    joined.exact(&on).then_some(joined)
+}
+
+/// `plan` replaced by a scan of its pushed query, under a projection that
+/// gives every column back its qualifier and name. `None` when the query
+/// does not validate or the driver does not accept it.
+fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
+    // A name of its own per pushed subtree, so two in one plan never clash.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let schema = plan.schema();
+    let mut fields: Vec<String> = Vec::new();
+    for (k, _) in &sub.out {
+        if !fields.contains(k) {
+            fields.push(k.clone());
+        }
+    }
+    sub.query.fields = Some(fields);
+    let catalog = sub.table.catalog_ref();
+    let Ok(query) = validate_query(&sub.query, &catalog, &ResolveContext::now()) else {
+        return Ok(None);
+    };
+    match sub.table.driver().accepts(&catalog, &query) {
+        Ok(()) => {}
+        Err(Error::Unsupported { .. }) => return Ok(None),
+        Err(e) => return Err(to_datafusion(e)),
+    }
+    let arrow: SchemaRef = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let keys = sub.out.iter().map(|(k, _)| k.clone()).collect();
+    let name = format!("objectql_pushed_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let pushed = PushedQuery {
+        table: sub.table,
+        query,
+        keys,
+        schema: Arc::clone(&arrow),
+    };
+    let scan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(pushed)), None)?
+        .build()?;
+    let back = schema
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
+            Expr::Column(Column::new(
+                Some(TableReference::bare(name.as_str())),
+                format!("c{i}"),
+            ))
+            .alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect::<Vec<_>>();
+    Ok(Some(LogicalPlanBuilder::from(scan).project(back)?.build()?))
+}
+
+/// The table a pushed subtree becomes: one validated query on one driver.
+#[derive(Debug)]
+struct PushedQuery {
+    table: ObjectTable,
+    query: Query,
+    /// The QueryAST key of each output column.
+    keys: Vec<String>,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for PushedQuery {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![
+            TableProviderFilterPushDown::Unsupported;
+            filters.len()
+        ])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let (keys, schema) = match projection {
+            Some(p) => (
+                p.iter()
+                    .map(|&i| {
+                        self.keys.get(i).cloned().ok_or_else(|| {
+                            to_datafusion(Error::internal(format!(
+                                "projection index {i} is past the pushed query's columns"
+                            )))
+                        })
+                    })
+                    .collect::<DfResult<Vec<_>>>()?,
+                Arc::new(self.schema.project(p)?),
+            ),
+            None => (self.keys.clone(), Arc::clone(&self.schema)),
+        };
+        Ok(Arc::new(
+            ObjectScanExec::new(
+                self.table.datasource().to_owned(),
+                Arc::clone(self.table.driver()),
+                self.table.catalog_ref(),
+                self.query.clone(),
+                Some(keys),
+                self.table.options().timeout,
+                schema,
+            )
+            .with_key_reduction(true),
+        ))
+    }
+}
