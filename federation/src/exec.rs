@@ -165,6 +165,19 @@ fn narrow(
     columns: &[String],
     dynamic: &[Arc<dyn PhysicalExpr>],
 ) -> Option<(Query, Filter)> {
+    // A `where` runs before grouping, sorting and paging: a key condition
+    // added there would change which rows those keep (the ten newest rows
+    // among the matching ones are not the ten newest rows), and an
+    // aggregate's output columns are not fields to filter on.
+    if query.limit.is_some()
+        || query.offset.is_some()
+        || query.cursor.is_some()
+        || query.nearest.is_some()
+        || query.distinct
+        || query.is_aggregate()
+    {
+        return None;
+    }
     let schema = joined_schema(catalog, query).ok()?;
     let mut keys = Vec::new();
     for d in dynamic {

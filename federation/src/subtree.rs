@@ -39,7 +39,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
-use objectql_driver::{Pushdown, joined_schema};
+use objectql_driver::{Capabilities, Pushdown, joined_schema};
 use objectql_query_ast::{
     AggFunction, Aggregation, Error, Filter, GroupBy, Join, JoinType, NullsOrder, Query,
     ResolveContext, SortItem, SortOrder, StorageType, validate_query,
@@ -442,15 +442,18 @@ fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
             fields.push(k.clone());
         }
     }
-    sub.query.fields = Some(fields);
+    if sub.table.driver().capabilities().projection {
+        sub.query.fields = Some(fields);
+    }
     let catalog = sub.table.catalog_ref();
     let Ok(query) = validate_query(&sub.query, &catalog, &ResolveContext::now()) else {
         return Ok(None);
     };
-    match sub.table.driver().accepts(&catalog, &query) {
-        Ok(()) => {}
-        Err(Error::Unsupported { .. }) => return Ok(None),
-        Err(e) => return Err(to_datafusion(e)),
+    // Whatever the driver refuses, or fails to decide, stays in DataFusion.
+    if !fits(sub.table.driver().capabilities(), &query)
+        || sub.table.driver().accepts(&catalog, &query).is_err()
+    {
+        return Ok(None);
     }
     let arrow: SchemaRef = Arc::new(Schema::new(
         schema
@@ -482,6 +485,15 @@ fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
         })
         .collect::<Vec<_>>();
     Ok(Some(LogicalPlanBuilder::from(scan).project(back)?.build()?))
+}
+
+/// Whether a driver with `caps` declares every part of `query`.
+fn fits(caps: &Capabilities, query: &Query) -> bool {
+    (query.filter.is_none() || caps.filters)
+        && (query.joins.is_empty() || caps.joins)
+        && (!query.is_aggregate() || caps.aggregations)
+        && (query.order_by.is_empty() || caps.sorting)
+        && (query.limit.is_none() && query.offset.is_none() || caps.paging)
 }
 
 /// The table a pushed subtree becomes: one validated query on one driver.

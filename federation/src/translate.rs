@@ -239,7 +239,9 @@ impl Translator<'_> {
     fn comparison(&self, left: &Expr, op: Operator, right: &Expr) -> Option<Filter> {
         let (field, operand, other) = match (self.column(left), self.column(right)) {
             (Some(l), Some(r)) => {
-                if l.st != r.st {
+                // JSON values compare as documents in QueryAST, as text in
+                // DataFusion.
+                if l.st != r.st || matches!(l.st, StorageType::Json | StorageType::Vector { .. }) {
                     return None;
                 }
                 (l.name, Operand::Field(r.name.clone()), Some(r.name))
@@ -455,6 +457,8 @@ mod tests {
         assert_eq!(t(&col("f").eq(lit(-0.0_f64))), None);
         assert_eq!(t(&col("j").eq(lit("{}"))), None);
         assert_eq!(t(&col("nope").eq(lit(1_i64))), None);
+        // Two JSON columns: documents in QueryAST, text in DataFusion.
+        assert_eq!(t(&col("j").eq(col("j"))), None);
     }
 
     #[test]

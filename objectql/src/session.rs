@@ -220,7 +220,10 @@ impl Session {
         let schema = catalog
             .get(typed.object.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::internal("validated query names an unknown object"))?;
-        let (driver, _) = self.driver_for(schema)?;
+        // The datasource's driver, whatever transaction this session holds:
+        // the decision is pure, and a cut query runs each group outside a
+        // transaction on another datasource.
+        let driver = self.datasource(schema.datasource_name())?;
         if !driver.capabilities().joins {
             return Ok(false);
         }

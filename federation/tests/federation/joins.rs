@@ -99,6 +99,10 @@ const QUERIES: &[&str] = &[
     "SELECT * FROM (SELECT id, name FROM {c} ORDER BY id LIMIT 3) x WHERE x.name <> 'Ada' ORDER BY x.id",
     "SELECT x.id, o.id AS oid FROM (SELECT id FROM {c} ORDER BY id LIMIT 2) x JOIN {o} o ON o.customer = x.id ORDER BY oid",
     "SELECT o.id FROM {o} o WHERE o.customer IN (SELECT id FROM {c} WHERE country = 'US' LIMIT 1) ORDER BY o.id",
+    // A limit inside the probe side of a join: the join's keys must not
+    // reach under it (the newest three orders, then Ada's among them).
+    "SELECT c.name, o.id FROM {c} c JOIN (SELECT id, customer FROM {o} ORDER BY placed DESC LIMIT 3) o \
+     ON o.customer = c.id WHERE c.name = 'Ada' ORDER BY o.id",
     // Trailing spaces and NULLs in pushed text comparisons.
     "SELECT c.id FROM {c} c WHERE c.country = 'US' ORDER BY c.id",
     "SELECT c.id FROM {c} c WHERE c.country <> 'US' ORDER BY c.id",

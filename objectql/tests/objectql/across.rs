@@ -670,3 +670,37 @@ async fn arrow_output_of_a_join_on_one_datasource_carries_the_joined_columns() {
         assert_eq!(Some(&Value::from(names)), rows[0].get("c.name"));
     }
 }
+
+/// A query cut into groups inside a transaction on another datasource than
+/// its base object: the decision of what the base's driver joins is made
+/// on that datasource's driver, outside the transaction, like the reads.
+#[tokio::test]
+async fn a_cut_query_in_a_transaction_on_another_datasource_runs() {
+    let mut rng = Rng(13);
+    let data = fixtures(&mut rng);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spread = engine(true, dir.path(), &data).await;
+    let reference = engine(false, dir.path(), &data).await;
+    // `item` and `cust` on `a` (one driver query), `ord` on `b`.
+    let q = Query::from_json(&json!({
+        "object": "item",
+        "joins": [{"type": "inner", "object": "cust", "alias": "c", "on": {"qty": {"$field": "c.score"}}},
+                  {"type": "left", "object": "ord", "alias": "o", "on": {"ord_id": {"$field": "o.id"}}}],
+        "orderBy": [{"field": "id"}, {"field": "c.id"}]
+    }))
+    .expect("query");
+    let want = reference
+        .default_session()
+        .find(&q)
+        .await
+        .expect("reference");
+    assert!(!want.is_empty());
+    let db = spread.default_session();
+    let tx = db
+        .begin("b", objectql::IsolationLevel::default())
+        .await
+        .expect("begin");
+    assert_eq!(tx.find(&q).await.expect("find in the transaction"), want);
+    assert!(!tx.explain(&q).await.expect("explain").is_empty());
+    tx.rollback().await.expect("rollback");
+}
