@@ -133,7 +133,10 @@ objectql_mongo_setup() {
   _oq_mongo_pid=$!
   for ((i = 0; i < 100; i++)); do
     if grep -q '^listening on ' "$_oq_mongo_dir/mongoeco.log" 2>/dev/null; then
-      export OBJECTQL_MONGO_URL="mongodb://127.0.0.1:$port/?directConnection=true"
+      # The throwaway server is one Python process: on a loaded machine
+      # (a parallel build) it once took more than the driver's 10 s to
+      # answer a new client's `hello`. Its clients wait up to a minute.
+      export OBJECTQL_MONGO_URL="mongodb://127.0.0.1:$port/?directConnection=true&serverSelectionTimeoutMS=60000&connectTimeoutMS=60000"
       return 0
     fi
     if ! kill -0 "$_oq_mongo_pid" 2>/dev/null; then break; fi
