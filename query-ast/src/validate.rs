@@ -131,6 +131,8 @@ pub fn validate_for(
     }
 
     let mut aliases = Vec::new();
+    // Each joined object's primary key, as a column of the joined rows.
+    let mut joined_keys = Vec::new();
     for (i, join) in q.joins.iter_mut().enumerate() {
         let jp = path.key("joins").index(i);
         let js = catalog.get(&join.object).ok_or_else(|| {
@@ -149,6 +151,7 @@ pub fn validate_for(
                 .err(format!("join alias `{}` is already used", join.alias)));
         }
         aliases.push(join.alias.clone());
+        joined_keys.push(format!("{}.{}", join.alias, js.primary_key));
         scope.add_join(&join.alias, js)?;
         join.on = typed_filter(&join.on, &scope, ctx, &jp.key("on"), 0)?;
     }
@@ -220,8 +223,9 @@ pub fn validate_for(
             return Err(path.key(key).err(format!("{key} {n} is beyond 2^63 - 1")));
         }
     }
-    // A sorted read is deterministic, paged or not: the primary key (a
-    // distinct read's fields, an aggregate's groups) breaks ties, so a
+    // A sorted read is deterministic, paged or not: the primary key (and
+    // each joined object's, a distinct read's fields, an aggregate's
+    // groups) breaks ties, so a
     // paged walk returns exactly the sequence of one unpaged read with the
     // same `orderBy` (ObjectStack v17). Unpaged reads used to return tied
     // rows in backend order.
@@ -237,7 +241,12 @@ pub fn validate_for(
                 .clone()
                 .unwrap_or_else(|| scope.columns.keys().cloned().collect())
         } else {
-            vec![schema.primary_key.clone()]
+            // With joins, one base row may appear on several rows (and an
+            // outer join pads with NULL keys): every object's key together
+            // identifies a joined row.
+            std::iter::once(schema.primary_key.clone())
+                .chain(joined_keys)
+                .collect()
         };
         for t in tie_breakers {
             if !q.order_by.iter().any(|s| s.field == t) {
@@ -649,8 +658,13 @@ fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
             };
             Filter::And(vec![low, high])
         }
+        // A NULL entry of `$in`/`$nin` never matches (and never excludes):
+        // it is dropped, never turned into `$eq: null`, which a second
+        // validation (a query cut across datasources is validated again
+        // per datasource) would read as IS NULL.
         Op::In(vs) if vs.iter().any(|v| matches!(v, Value::Date(_))) => Filter::Or(
             vs.into_iter()
+                .filter(|v| !v.is_null())
                 .map(|v| match v {
                     Value::Date(d) => day(f, d),
                     other => Filter::cond(f, Op::Eq(Operand::Value(other))),
@@ -659,6 +673,7 @@ fn whole_day_bounds(field: &str, op: Op, ctx: &ResolveContext) -> Filter {
         ),
         Op::Nin(vs) if vs.iter().any(|v| matches!(v, Value::Date(_))) => Filter::Or(
             vs.into_iter()
+                .filter(|v| !v.is_null())
                 .map(|v| match v {
                     Value::Date(d) => day(f, d),
                     other => Filter::cond(f, Op::Eq(Operand::Value(other))),
@@ -1161,6 +1176,21 @@ mod tests {
             ))),
         );
         assert_eq!(q.filter, Some(expected));
+    }
+
+    #[test]
+    fn date_lists_on_datetimes_drop_null_entries_and_validate_again_unchanged() {
+        // A query cut across datasources is validated again per
+        // datasource: `$eq: null` would then become IS NULL.
+        let ctx = ResolveContext::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+        for op in ["$in", "$nin"] {
+            let q =
+                v(json!({"object": "task", "where": {"due": {op: ["2026-03-01", null]}}})).unwrap();
+            let text = q.filter.as_ref().unwrap().to_json().to_string();
+            assert!(!text.contains("null"), "{op}: {text}");
+            let again = validate_query(&q, &catalog(), &ctx).unwrap();
+            assert_eq!(again.filter, q.filter, "{op}");
+        }
     }
 
     #[test]
