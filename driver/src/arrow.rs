@@ -23,7 +23,8 @@ use crate::stream::{BatchStream, RowStream};
 
 const BATCH_ROWS: usize = 8192;
 
-fn data_type(st: StorageType) -> DataType {
+/// The Arrow type a column of `st` has in objectql's record batches.
+pub fn arrow_data_type(st: StorageType) -> DataType {
     match st {
         StorageType::Integer => DataType::Int64,
         StorageType::Float => DataType::Float64,
@@ -131,7 +132,7 @@ pub fn arrow_schema(schema: &ObjectSchema, query: &Query) -> Result<SchemaRef> {
     let cols = output_columns(schema, query)?;
     Ok(Arc::new(Schema::new(
         cols.into_iter()
-            .map(|(n, st)| Field::new(n, data_type(st), true))
+            .map(|(n, st)| Field::new(n, arrow_data_type(st), true))
             .collect::<Vec<_>>(),
     )))
 }

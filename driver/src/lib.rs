@@ -39,7 +39,7 @@ pub use objectql_query_ast::{
     BoxError, Catalog, DriverErrorKind, Error, Filter, ObjectSchema, Query, Record, Result, Value,
 };
 
-pub use crate::arrow::{arrow_schema, joined_schema, records_to_batch};
+pub use crate::arrow::{arrow_data_type, arrow_schema, joined_schema, records_to_batch};
 pub use crate::capabilities::{Capabilities, Feature, IsolationLevel, Pushdown};
 pub use crate::names::{NameFold, NameLimit, NameRules, RESERVED_PREFIX};
 pub use crate::stream::{BatchStream, RowStream, rows_to_stream};

@@ -26,7 +26,7 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions, SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
-use objectql_driver::{Cx, Driver, Pushdown, joined_schema};
+use objectql_driver::{BatchStream, Cx, Driver, Pushdown, TxId, joined_schema};
 use objectql_query_ast::{
     Catalog, Error, Filter, ObjectSchema, Op, Operand, Query, ResolveContext, StorageType, Value,
     validate_query,
@@ -61,6 +61,10 @@ pub struct ObjectScanExec {
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
     /// The join-key conditions the last run added to the query.
     narrowed: Arc<Mutex<Option<Filter>>>,
+    /// The transaction the query runs in (its batches are then read in
+    /// full when the node starts, so no other node of the plan waits on
+    /// the transaction's connection while this one holds it).
+    tx: Option<TxId>,
 }
 
 impl ObjectScanExec {
@@ -92,7 +96,15 @@ impl ObjectScanExec {
             reduce: false,
             dynamic: Vec::new(),
             narrowed: Arc::new(Mutex::new(None)),
+            tx: None,
         }
+    }
+
+    /// The same node, running its query in transaction `tx` (or outside
+    /// any).
+    pub(crate) fn in_transaction(mut self, tx: Option<TxId>) -> Self {
+        self.tx = tx;
+        self
     }
 
     /// The same node, narrowed at run time by the join keys DataFusion's
@@ -106,6 +118,12 @@ impl ObjectScanExec {
     /// query (semi-join reduction from a hash join's build side), if any.
     pub fn join_keys(&self) -> Option<Filter> {
         self.narrowed.lock().ok().and_then(|n| n.clone())
+    }
+
+    /// Whether a hash join above hands this node its build side's keys
+    /// (a dynamic filter), which narrow the query when the node runs.
+    pub fn awaits_join_keys(&self) -> bool {
+        self.reduce && !self.dynamic.is_empty()
     }
 
     /// The query this node sends to its driver.
@@ -368,7 +386,8 @@ impl ExecutionPlan for ObjectScanExec {
             self.timeout,
             Arc::clone(&self.schema),
         )
-        .with_key_reduction(true);
+        .with_key_reduction(true)
+        .in_transaction(self.tx);
         node.dynamic = self.dynamic.iter().cloned().chain(dynamic).collect();
         Ok(result.with_updated_node(Arc::new(node)))
     }
@@ -417,6 +436,7 @@ impl ExecutionPlan for ObjectScanExec {
         let dynamic = self.dynamic.clone();
         let columns = self.keep.clone().or_else(|| self.query.fields.clone());
         let narrowed = Arc::clone(&self.narrowed);
+        let tx = self.tx;
         let batches = futures::stream::once(async move {
             // First polled once the joins above have built their hash
             // tables: their dynamic filters hold the keys by now.
@@ -431,10 +451,15 @@ impl ExecutionPlan for ObjectScanExec {
             }
             let cx = Cx {
                 catalog: &catalog,
-                tx: None,
+                tx,
                 timeout,
             };
-            driver.find_arrow(cx, &query).await
+            let stream = driver.find_arrow(cx, &query).await?;
+            if tx.is_none() {
+                return Ok::<BatchStream, Error>(stream);
+            }
+            let all: Vec<RecordBatch> = stream.try_collect().await?;
+            Ok(Box::pin(futures::stream::iter(all.into_iter().map(Ok))) as BatchStream)
         })
         .try_flatten();
         let schema = Arc::clone(&self.schema);

@@ -37,6 +37,11 @@ pub(crate) async fn tree(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> Result
             let _ = writeln!(out, "{pad}  query: {}", scan.query().to_json());
             if let Some(keys) = scan.join_keys() {
                 let _ = writeln!(out, "{pad}  join keys sent: {}", keys.to_json());
+            } else if scan.awaits_join_keys() {
+                let _ = writeln!(
+                    out,
+                    "{pad}  narrowed by the join keys of the hash join above when it runs"
+                );
             }
             let cx = Cx {
                 catalog: scan.catalog(),

@@ -57,6 +57,9 @@ mod catalog;
 mod error;
 mod exec;
 mod explain;
+pub mod joined;
+pub mod lower;
+mod source;
 mod subtree;
 mod table;
 mod translate;
@@ -78,6 +81,7 @@ use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
 pub use crate::error::from_datafusion;
 pub use crate::exec::ObjectScanExec;
+pub use crate::joined::{JoinedQuery, Source};
 pub use crate::subtree::PushSubtrees;
 pub use crate::table::{ObjectTable, ScanOptions};
 pub use crate::translate::{scalar_to_value, to_filter};
@@ -178,6 +182,14 @@ impl Federation {
     /// schema per datasource (`default` is the default schema when there
     /// is one) and `information_schema` on.
     pub fn context(&self) -> Result<SessionContext> {
+        let ctx = self.bare_context();
+        ctx.register_catalog(CATALOG, Arc::new(self.catalog_provider()?));
+        Ok(ctx)
+    }
+
+    /// A context configured as [`Federation::context`]'s, without the
+    /// catalog of tables (a QueryAST plan brings its own scans).
+    fn bare_context(&self) -> SessionContext {
         let default_schema = if self.sources.contains_key("default") || self.sources.is_empty() {
             "default".to_owned()
         } else {
@@ -203,8 +215,7 @@ impl Federation {
         if self.options.pushdown {
             ctx.add_optimizer_rule(Arc::new(PushSubtrees));
         }
-        ctx.register_catalog(CATALOG, Arc::new(self.catalog_provider()?));
-        Ok(ctx)
+        ctx
     }
 
     /// Plans `sql` (a query: no DDL, DML or `SET` statements).
@@ -286,7 +297,12 @@ impl Federation {
     /// node shows its metrics, a driver node the rows its datasource
     /// shipped (`output_rows`).
     pub async fn explain(&self, sql: &str, analyze: bool) -> Result<String> {
-        let df = self.plan(sql).await?;
+        Self::explain_frame(self.plan(sql).await?, analyze).await
+    }
+
+    /// [`Federation::explain`] of a planned query (a [`Federation::plan`]
+    /// or a [`Federation::joined`]).
+    pub async fn explain_frame(df: DataFrame, analyze: bool) -> Result<String> {
         let task = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.map_err(from_datafusion)?;
         if analyze {

@@ -26,27 +26,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchemaRef, NullEquality, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
     Expr, FetchType, JoinType as DfJoinType, LogicalPlan, LogicalPlanBuilder, SkipType,
-    TableProviderFilterPushDown, TableType,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::physical_plan::ExecutionPlan;
 use objectql_driver::{Capabilities, Pushdown, joined_schema};
 use objectql_query_ast::{
-    AggFunction, Aggregation, Error, Filter, GroupBy, Join, JoinType, NullsOrder, Query,
-    ResolveContext, SortItem, SortOrder, StorageType, validate_query,
+    AggFunction, Aggregation, Filter, GroupBy, Join, JoinType, NullsOrder, Query, ResolveContext,
+    SortItem, SortOrder, StorageType, validate_query,
 };
 
-use crate::error::to_datafusion;
-use crate::exec::ObjectScanExec;
+use crate::source::QueryTable;
 use crate::table::ObjectTable;
 use crate::translate::to_filter_with;
 
@@ -465,12 +460,7 @@ fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
     ));
     let keys = sub.out.iter().map(|(k, _)| k.clone()).collect();
     let name = format!("objectql_pushed_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let pushed = PushedQuery {
-        table: sub.table,
-        query,
-        keys,
-        schema: Arc::clone(&arrow),
-    };
+    let pushed = QueryTable::on(&sub.table, query, keys, Arc::clone(&arrow));
     let scan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(pushed)), None)?
         .build()?;
     let back = schema
@@ -494,71 +484,4 @@ fn fits(caps: &Capabilities, query: &Query) -> bool {
         && (!query.is_aggregate() || caps.aggregations)
         && (query.order_by.is_empty() || caps.sorting)
         && (query.limit.is_none() && query.offset.is_none() || caps.paging)
-}
-
-/// The table a pushed subtree becomes: one validated query on one driver.
-#[derive(Debug)]
-struct PushedQuery {
-    table: ObjectTable,
-    query: Query,
-    /// The QueryAST key of each output column.
-    keys: Vec<String>,
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for PushedQuery {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![
-            TableProviderFilterPushDown::Unsupported;
-            filters.len()
-        ])
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let (keys, schema) = match projection {
-            Some(p) => (
-                p.iter()
-                    .map(|&i| {
-                        self.keys.get(i).cloned().ok_or_else(|| {
-                            to_datafusion(Error::internal(format!(
-                                "projection index {i} is past the pushed query's columns"
-                            )))
-                        })
-                    })
-                    .collect::<DfResult<Vec<_>>>()?,
-                Arc::new(self.schema.project(p)?),
-            ),
-            None => (self.keys.clone(), Arc::clone(&self.schema)),
-        };
-        Ok(Arc::new(
-            ObjectScanExec::new(
-                self.table.datasource().to_owned(),
-                Arc::clone(self.table.driver()),
-                self.table.catalog_ref(),
-                self.query.clone(),
-                Some(keys),
-                self.table.options().timeout,
-                schema,
-            )
-            .with_key_reduction(true),
-        ))
-    }
 }

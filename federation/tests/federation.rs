@@ -9,6 +9,9 @@
 //! - `differential`: 1,000 generated queries, pushed whole to one SQLite
 //!   datasource, spread over SQLite and memory, and not pushed at all,
 //!   must give DataFusion's own answer.
+//! - `spread`: the conformance suite's multi-object cases spread over
+//!   memory+sqlite (both ways), sqlite+postgres, postgres+mysql and
+//!   mysql+mongo, their joins on DataFusion (objectql's `federation`).
 //! - `writes`: `INSERT`, `UPDATE` and `DELETE` through SQL.
 //! - `errors`: bad SQL, unknown names, refused statements and a driver
 //!   failing mid-stream are typed errors, never panics or short results.
@@ -28,5 +31,6 @@ mod federation {
     mod joins;
     mod pushdown;
     mod servers;
+    mod spread;
     mod writes;
 }

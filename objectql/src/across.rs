@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 
-use objectql_driver::ExplainStep;
+use objectql_driver::{BatchStream, ExplainStep};
 use objectql_planner::Plan;
 use objectql_planner::eval::{self, Columns, Relation, ValueKey};
 use objectql_query_ast::{
@@ -56,36 +56,36 @@ pub(crate) fn spans_datasources(catalog: &Catalog, query: &Query) -> bool {
 
 /// One driver query of a cross-datasource join.
 #[derive(Debug, Clone)]
-struct Group {
-    datasource: String,
+pub(crate) struct Group {
+    pub(crate) datasource: String,
     /// What the driver runs: the object, its same-datasource joins (base
     /// group only) and the conjuncts pushed to it.
-    query: Query,
+    pub(crate) query: Query,
     /// The join that brings this group in (`None` for the base group),
     /// with the conjuncts pushed into `query` taken out of its `on`.
-    join: Option<Join>,
+    pub(crate) join: Option<Join>,
     /// Equi-join pairs (left column, this group's field) whose left keys
     /// may narrow this group's read.
-    reducible: Vec<(String, String)>,
+    pub(crate) reducible: Vec<(String, String)>,
 }
 
 /// A cross-datasource query, cut into groups.
 #[derive(Debug)]
-struct Cut {
-    groups: Vec<Group>,
+pub(crate) struct Cut {
+    pub(crate) groups: Vec<Group>,
     /// What runs over the joined rows: the query without its joins, with
     /// the conjuncts of `where` that no group took.
-    residual: Query,
+    pub(crate) residual: Query,
 }
 
-fn schema_of<'c>(catalog: &'c Catalog, object: &str) -> Result<&'c ObjectSchema> {
+pub(crate) fn schema_of<'c>(catalog: &'c Catalog, object: &str) -> Result<&'c ObjectSchema> {
     catalog
         .get(object)
         .ok_or_else(|| Error::internal(format!("validated query names unknown object `{object}`")))
 }
 
 /// The columns an object's rows carry (its stored fields, in schema order).
-fn object_columns(schema: &ObjectSchema) -> Vec<String> {
+pub(crate) fn object_columns(schema: &ObjectSchema) -> Vec<String> {
     schema
         .fields
         .iter()
@@ -329,7 +329,7 @@ fn relation(columns: Vec<String>, rows: Vec<Record>) -> Relation {
 
 /// The columns of the base group's rows: the base object's, then
 /// `alias.field` for each same-datasource join.
-fn first_columns(catalog: &Catalog, q: &Query) -> Result<Vec<String>> {
+pub(crate) fn first_columns(catalog: &Catalog, q: &Query) -> Result<Vec<String>> {
     let mut cols = object_columns(schema_of(catalog, q.object.as_deref().unwrap_or_default())?);
     for j in &q.joins {
         for c in object_columns(schema_of(catalog, &j.object)?) {
@@ -344,10 +344,37 @@ fn first_columns(catalog: &Catalog, q: &Query) -> Result<Vec<String>> {
 pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    #[cfg(feature = "federation")]
+    if let crate::joined::Lowered::Yes(q, _) = crate::joined::lowered(session, &catalog, &cut)? {
+        return Box::pin(crate::joined::find(session, &q)).await;
+    }
+    Box::pin(evaluate(session, &catalog, &cut)).await
+}
+
+/// Streams the Arrow batches of a validated query whose joins span
+/// datasources (typed like a single-datasource query's).
+pub(crate) async fn find_arrow(session: &Session, query: &Query) -> Result<BatchStream> {
+    let catalog = session.engine().catalog()?;
+    let schema = objectql_driver::joined_schema(&catalog, query)?;
+    let mut output = query.clone();
+    output.joins.clear();
+    let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    #[cfg(feature = "federation")]
+    if let crate::joined::Lowered::Yes(q, _) = crate::joined::lowered(session, &catalog, &cut)? {
+        let arrow = objectql_driver::arrow_schema(&schema, &output)?;
+        return Box::pin(crate::joined::stream_as(session, &q, arrow)).await;
+    }
+    let rows = Box::pin(evaluate(session, &catalog, &cut)).await?;
+    let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
+    Ok(Box::pin(futures::stream::iter([Ok(batch)])))
+}
+
+/// Runs a cut query in the reference evaluator.
+async fn evaluate(session: &Session, catalog: &Catalog, cut: &Cut) -> Result<Vec<Record>> {
     let limit = session.engine().join_key_limit();
     let first = &cut.groups[0];
     let rows = Box::pin(session.for_datasource(&first.datasource).find(&first.query)).await?;
-    let mut rel = relation(first_columns(&catalog, &first.query)?, rows);
+    let mut rel = relation(first_columns(catalog, &first.query)?, rows);
     for group in &cut.groups[1..] {
         let Some(join) = &group.join else {
             return Err(Error::internal("a joined group without its join"));
@@ -357,7 +384,7 @@ pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>
             sub.filter = and_of(sub.filter.take().into_iter().chain([narrow]).collect());
         }
         let rows = Box::pin(session.for_datasource(&group.datasource).find(&sub)).await?;
-        let right = relation(object_columns(schema_of(&catalog, &join.object)?), rows);
+        let right = relation(object_columns(schema_of(catalog, &join.object)?), rows);
         rel = eval::join(rel, &right, &join.alias, join.join_type, &join.on)?;
     }
     let out = eval::execute(
@@ -377,6 +404,29 @@ pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>
 pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<ExplainStep>> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    #[cfg(feature = "federation")]
+    let why = match crate::joined::lowered(session, &catalog, &cut)? {
+        crate::joined::Lowered::Yes(q, narrowing) => {
+            return Box::pin(crate::joined::explain(session, &q, &narrowing)).await;
+        }
+        crate::joined::Lowered::No(why) => Some(why),
+    };
+    #[cfg(not(feature = "federation"))]
+    let why: Option<String> = None;
+    let mut steps = Vec::new();
+    if let Some(why) = why {
+        steps.push(ExplainStep {
+            location: "engine".into(),
+            operation: "reference evaluator".into(),
+            detail: format!("the joins and the rest run in objectql's reference evaluator: {why}"),
+        });
+    }
+    steps.extend(Box::pin(evaluated(session, cut)).await?);
+    Ok(steps)
+}
+
+/// The explain steps of a cut query run in the reference evaluator.
+async fn evaluated(session: &Session, cut: Cut) -> Result<Vec<ExplainStep>> {
     let limit = session.engine().join_key_limit();
     let mut steps = Vec::new();
     for group in &cut.groups {
@@ -441,7 +491,7 @@ pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<Expl
         }
     }
     let rest = Plan {
-        pushed: Query::new(query.object.clone().unwrap_or_default()),
+        pushed: Query::new(cut.residual.object.clone().unwrap_or_default()),
         residual: Some(cut.residual),
     };
     steps.extend(rest.local_steps());

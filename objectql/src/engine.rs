@@ -134,6 +134,10 @@ pub(crate) struct Inner {
     tenant_sources: RwLock<HashMap<String, Arc<dyn TenantSource>>>,
     factories: RwLock<Vec<Arc<dyn DriverFactory>>>,
     join_key_limit: std::sync::atomic::AtomicUsize,
+    /// Whether queries across datasources run on DataFusion (the
+    /// `federation` feature) rather than in the reference evaluator.
+    #[cfg_attr(not(feature = "federation"), expect(dead_code))]
+    joins_on_datafusion: std::sync::atomic::AtomicBool,
 }
 
 /// The default of [`Engine::join_key_limit`].
@@ -238,6 +242,7 @@ impl Engine {
                 tenant_sources: RwLock::new(HashMap::new()),
                 factories: RwLock::new(factories),
                 join_key_limit: std::sync::atomic::AtomicUsize::new(DEFAULT_JOIN_KEY_LIMIT),
+                joins_on_datafusion: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }
@@ -256,6 +261,28 @@ impl Engine {
         self.inner
             .join_key_limit
             .store(keys, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a query whose joins span datasources runs its joins and the
+    /// rest of its work on DataFusion operators (the default), or in
+    /// objectql's reference evaluator (the memory driver's). Both answer
+    /// exactly the same; this switch exists to compare them. A query with
+    /// parts DataFusion does not run yet with the protocol's meaning
+    /// (aggregation, JSON, UUID or vector columns)
+    /// runs in the evaluator either way; `explain` says which ran.
+    #[cfg(feature = "federation")]
+    pub fn joins_on_datafusion(&self) -> bool {
+        self.inner
+            .joins_on_datafusion
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets [`Engine::joins_on_datafusion`].
+    #[cfg(feature = "federation")]
+    pub fn set_joins_on_datafusion(&self, on: bool) {
+        self.inner
+            .joins_on_datafusion
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a driver factory (for a community driver's URL scheme).

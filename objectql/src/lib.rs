@@ -55,6 +55,8 @@
 mod across;
 mod engine;
 mod expand;
+#[cfg(feature = "federation")]
+mod joined;
 mod session;
 #[cfg(feature = "federation")]
 mod sql;

@@ -181,6 +181,12 @@ impl Session {
         }
     }
 
+    /// The transaction this session runs in, if any.
+    #[cfg_attr(not(feature = "federation"), expect(dead_code))]
+    pub(crate) fn tx_id(&self) -> Option<TxId> {
+        self.tx.as_ref().map(|b| b.id)
+    }
+
     /// Whether this session runs inside a transaction.
     #[cfg_attr(not(feature = "federation"), expect(dead_code))]
     pub(crate) fn in_transaction(&self) -> bool {
@@ -377,15 +383,7 @@ impl Session {
         }
         let p = match self.route(query)? {
             Route::One(p) => p,
-            Route::Across(typed) => {
-                let rows = Box::pin(across::find(self, &typed)).await?;
-                let catalog = self.engine.catalog()?;
-                let schema = objectql_driver::joined_schema(&catalog, &typed)?;
-                let mut output = *typed;
-                output.joins.clear();
-                let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
-                return Ok(Box::pin(futures::stream::iter([Ok(batch)])));
-            }
+            Route::Across(typed) => return Box::pin(across::find_arrow(self, &typed)).await,
         };
         if p.plan.residual.is_none() {
             return p.driver.find_arrow(self.cx(&p)?, &p.plan.pushed).await;

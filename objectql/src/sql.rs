@@ -23,6 +23,13 @@ impl Session {
                 driver: "engine".into(),
             });
         }
+        self.federation_of_datasources()
+    }
+
+    /// A federation over this session's datasources, whether or not the
+    /// session is in a transaction (a QueryAST query hands each of its
+    /// scans the transaction itself).
+    pub(crate) fn federation_of_datasources(&self) -> Result<Federation> {
         let mut fed = Federation::new(self.engine().catalog()?)
             .with_timeout(self.timeout())
             .with_join_key_limit(self.engine().join_key_limit());

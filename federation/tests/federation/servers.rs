@@ -34,7 +34,7 @@ async fn cleanup(harness: &dyn Harness, names: &[&str]) {
     }
 }
 
-fn mongo() -> Mongo {
+pub(crate) fn mongo() -> Mongo {
     Mongo::from_env().unwrap_or_else(|| {
         panic!("OBJECTQL_MONGO_URL is not set: these tests need a MongoDB server (scripts/test starts one)")
     })
