@@ -400,6 +400,16 @@ async fn evaluate(session: &Session, catalog: &Catalog, cut: &Cut) -> Result<Vec
         .collect())
 }
 
+/// A group's equi-join pairs as explain text: `` `left` → `right` ``, ….
+pub(crate) fn key_pairs(group: &Group) -> String {
+    group
+        .reducible
+        .iter()
+        .map(|(l, r)| format!("`{l}` → `{r}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Describes where each part of a cross-datasource query runs.
 pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<ExplainStep>> {
     let catalog = session.engine().catalog()?;
@@ -453,12 +463,7 @@ async fn evaluated(session: &Session, cut: Cut) -> Result<Vec<ExplainStep>> {
                 } else {
                     format!(
                         ", narrowed by the left side's keys of {} as `$in` (up to {limit} keys)",
-                        group
-                            .reducible
-                            .iter()
-                            .map(|(l, r)| format!("`{l}` → `{r}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        key_pairs(group)
                     )
                 }
             ),

@@ -17,7 +17,7 @@ use objectql_federation::datafusion::arrow::datatypes::SchemaRef;
 use objectql_federation::{Federation, JoinedQuery, Source, batches_to_records, from_datafusion};
 use objectql_query_ast::{Catalog, Error, Record, Result};
 
-use crate::across::{Cut, first_columns, object_columns, schema_of};
+use crate::across::{Cut, first_columns, key_pairs, object_columns, schema_of};
 use crate::session::Session;
 
 /// What decides the path of a cut query.
@@ -80,12 +80,7 @@ pub(crate) fn lowered(session: &Session, catalog: &Catalog, cut: &Cut) -> Result
             format!(
                 ", narrowed by the left side's keys of {} as `$in` when it runs \
                  (DataFusion's hash join hands them over, up to {limit} keys)",
-                group
-                    .reducible
-                    .iter()
-                    .map(|(l, r)| format!("`{l}` → `{r}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                key_pairs(group)
             )
         }));
         sources.push(Source {
