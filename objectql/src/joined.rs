@@ -78,8 +78,9 @@ pub(crate) fn lowered(session: &Session, catalog: &Catalog, cut: &Cut) -> Result
         }
         narrowing.push((limit > 0 && !group.reducible.is_empty()).then(|| {
             format!(
-                ", narrowed by the left side's keys of {} as `$in` when it runs \
-                 (DataFusion's hash join hands them over, up to {limit} keys)",
+                ", narrowed by the left side's keys of {} as `$in` when DataFusion's \
+                 hash join hands them over (up to {limit} keys; the tree below marks \
+                 the scans it does)",
                 key_pairs(group)
             )
         }));
