@@ -183,21 +183,56 @@ impl AvgSum {
     /// The mean as a float: integer and decimal sums are divided exactly (to
     /// 28 significant digits) before the one conversion to float.
     fn finish(&self, count: u64) -> Result<Value> {
-        if count == 0 {
-            return Ok(Value::Null);
+        match self {
+            Self::Empty => Ok(Value::Null),
+            Self::Int(s) => mean_of_integers(*s, count),
+            Self::Float(s) => mean_of_floats(*s, count),
+            Self::Decimal(s) => mean_of_decimals(*s, count),
         }
-        let exact = |sum: Decimal| sum.checked_div(Decimal::from(count)).map(|q| dec_f64(&q));
-        let f = match self {
-            Self::Empty => return Ok(Value::Null),
-            Self::Int(s) => Decimal::try_from_i128_with_scale(*s, 0)
-                .ok()
-                .and_then(exact)
-                .unwrap_or_else(|| s.to_f64().unwrap_or(f64::NAN) / u64_f64(count)),
-            Self::Float(s) => s / u64_f64(count),
-            Self::Decimal(s) => exact(*s).unwrap_or_else(|| dec_f64(s) / u64_f64(count)),
-        };
-        Ok(Value::Float(finite(f, "average")?))
     }
+}
+
+/// The mean of `count` integers summing to `sum`, as the evaluator's `avg`
+/// computes it: divided exactly (to 28 significant digits) before the one
+/// conversion to float. NULL when `count` is 0. Exposed so that another
+/// engine (DataFusion, in objectql-federation) finishes an average exactly
+/// as the evaluator does.
+pub fn mean_of_integers(sum: i128, count: u64) -> Result<Value> {
+    if count == 0 {
+        return Ok(Value::Null);
+    }
+    let f = Decimal::try_from_i128_with_scale(sum, 0)
+        .ok()
+        .and_then(|s| exact_mean(s, count))
+        .unwrap_or_else(|| sum.to_f64().unwrap_or(f64::NAN) / u64_f64(count));
+    Ok(Value::Float(finite(f, "average")?))
+}
+
+/// [`mean_of_integers`] for decimals.
+pub fn mean_of_decimals(sum: Decimal, count: u64) -> Result<Value> {
+    if count == 0 {
+        return Ok(Value::Null);
+    }
+    let f = exact_mean(sum, count).unwrap_or_else(|| dec_f64(&sum) / u64_f64(count));
+    Ok(Value::Float(finite(f, "average")?))
+}
+
+/// [`mean_of_integers`] for floats (their sum, divided by the count).
+pub fn mean_of_floats(sum: f64, count: u64) -> Result<Value> {
+    if count == 0 {
+        return Ok(Value::Null);
+    }
+    Ok(Value::Float(finite(sum / u64_f64(count), "average")?))
+}
+
+fn exact_mean(sum: Decimal, count: u64) -> Option<f64> {
+    sum.checked_div(Decimal::from(count)).map(|q| dec_f64(&q))
+}
+
+/// The error of a sum or count beyond its type, as the evaluator reports
+/// it (`what`: "integer sum", "decimal sum", "float sum", "average").
+pub fn overflow_error(what: &str) -> Error {
+    overflow(what)
 }
 
 #[derive(Debug)]

@@ -44,7 +44,10 @@ use std::collections::{HashMap, HashSet};
 
 use objectql_query_ast::{Error, Filter, Query, Result, Value};
 
-pub use aggregate::{aggregate, date_bucket, date_bucket_in};
+pub use aggregate::{
+    aggregate, date_bucket, date_bucket_in, mean_of_decimals, mean_of_floats, mean_of_integers,
+    overflow_error,
+};
 pub use compare::{compare, total_cmp, values_equal};
 pub use filter::{Predicate, Truth};
 pub use hash::{
