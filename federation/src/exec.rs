@@ -59,8 +59,10 @@ pub struct ObjectScanExec {
     /// The dynamic filters handed down by joins above (see
     /// [`ObjectScanExec::handle_child_pushdown_result`]).
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
-    /// The join-key conditions the last run added to the query.
-    narrowed: Arc<Mutex<Option<Filter>>>,
+    /// The join-key conditions the last run added to the query, and the
+    /// number of driver queries it took (more than one: a key list past
+    /// the driver's bind limit, sent in chunks).
+    narrowed: Arc<Mutex<Option<(Filter, usize)>>>,
     /// The transaction the query runs in (its batches are then read in
     /// full when the node starts, so no other node of the plan waits on
     /// the transaction's connection while this one holds it).
@@ -117,7 +119,26 @@ impl ObjectScanExec {
     /// The join-key conditions the last run of this node added to its
     /// query (semi-join reduction from a hash join's build side), if any.
     pub fn join_keys(&self) -> Option<Filter> {
-        self.narrowed.lock().ok().and_then(|n| n.clone())
+        self.narrowed
+            .lock()
+            .ok()
+            .and_then(|n| n.as_ref().map(|(f, _)| f.clone()))
+    }
+
+    /// How many driver queries the last run of this node took: one per
+    /// chunk of a join-key list too long for one statement, else one.
+    pub fn driver_queries(&self) -> usize {
+        self.narrowed
+            .lock()
+            .ok()
+            .and_then(|n| n.as_ref().map(|(_, k)| *k))
+            .unwrap_or(1)
+    }
+
+    /// The exact number of rows this node's driver shipped in its last run
+    /// (`None` before it ran).
+    pub fn rows_shipped(&self) -> Option<usize> {
+        self.metrics.clone_inner().output_rows()
     }
 
     /// Whether a hash join above hands this node its build side's keys
@@ -172,17 +193,19 @@ impl DisplayAs for ObjectScanExec {
 }
 
 /// `query` narrowed by what translates of the current state of the
-/// `dynamic` join filters, with the conditions added; `None` when nothing
-/// translates, or the narrowed query does not validate or is refused by
-/// the driver. `columns` are the QueryAST keys of the node's output
-/// columns, in order (the filters' column indices point into them).
+/// `dynamic` join filters: the queries to run in turn (one, or one per
+/// chunk of a key list too long for one statement), and the conditions
+/// added; `None` when nothing translates, or a narrowed query does not
+/// validate or is refused by the driver. `columns` are the QueryAST keys
+/// of the node's output columns, in order (the filters' column indices
+/// point into them).
 fn narrow(
     catalog: &Catalog,
     driver: &dyn Driver,
     query: &Query,
     columns: &[String],
     dynamic: &[Arc<dyn PhysicalExpr>],
-) -> Option<(Query, Filter)> {
+) -> Option<(Vec<Query>, Filter)> {
     // A `where` runs before grouping, sorting and paging: a key condition
     // added there would change which rows those keep (the ten newest rows
     // among the matching ones are not the ten newest rows), and an
@@ -218,23 +241,81 @@ fn narrow(
         }
     }
     // Only conditions the driver runs exactly or as a superset: either way
-    // no row that can match is dropped.
-    keys.retain(|f| {
+    // no row that can match is dropped. One key list too long for the
+    // driver's bind limit is cut into chunks, each run as its own query
+    // (the chunks are disjoint, so no row comes twice).
+    let runs = |f: &Filter| {
         objectql_planner::classify_filter(f, &|c| driver.classify(&schema, c))
             != Pushdown::Unsupported
-    });
-    if keys.is_empty() {
+    };
+    let mut chunked: Option<(usize, Vec<Filter>)> = None;
+    let mut kept = Vec::with_capacity(keys.len());
+    for f in keys {
+        if runs(&f) {
+            kept.push(f);
+        } else if chunked.is_none()
+            && let Some(chunks) = key_chunks(&f, driver.capabilities().max_bind_params)
+            && chunks.first().is_some_and(&runs)
+        {
+            chunked = Some((kept.len(), chunks));
+            kept.push(f);
+        }
+    }
+    if kept.is_empty() {
         return None;
     }
-    let keys = Filter::And(keys);
-    let mut q = query.clone();
-    q.filter = Some(match q.filter.take() {
-        Some(f) => f.and(keys.clone()),
-        None => keys.clone(),
-    });
-    let typed = validate_query(&q, catalog, &ResolveContext::now()).ok()?;
-    driver.accepts(catalog, &typed).ok()?;
-    Some((typed, keys))
+    let all_keys = Filter::And(kept.clone());
+    let per_run: Vec<Filter> = match chunked {
+        None => vec![all_keys.clone()],
+        Some((at, chunks)) => {
+            // Every kept condition but the long list, with one chunk of it.
+            let others: Vec<Filter> = kept
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, f)| f)
+                .collect();
+            chunks
+                .into_iter()
+                .map(|c| Filter::And(others.iter().cloned().chain([c]).collect()))
+                .collect()
+        }
+    };
+    let mut queries = Vec::with_capacity(per_run.len());
+    for keys in per_run {
+        let mut q = query.clone();
+        q.filter = Some(match q.filter.take() {
+            Some(f) => f.and(keys),
+            None => keys,
+        });
+        let typed = validate_query(&q, catalog, &ResolveContext::now()).ok()?;
+        driver.accepts(catalog, &typed).ok()?;
+        queries.push(typed);
+    }
+    Some((queries, all_keys))
+}
+
+/// A key list (`key $in [...]`) cut into lists a statement of a driver
+/// with bind limit `max_bind_params` holds (a quarter of the limit each:
+/// the query's other conditions bind values too); `None` when `f` is not
+/// a key list longer than that, or the driver has no bind limit.
+fn key_chunks(f: &Filter, max_bind_params: Option<usize>) -> Option<Vec<Filter>> {
+    let size = (max_bind_params? / 4).max(1);
+    let Filter::Condition(c) = f else {
+        return None;
+    };
+    let Op::In(values) = &c.op else {
+        return None;
+    };
+    if values.len() <= size {
+        return None;
+    }
+    Some(
+        values
+            .chunks(size)
+            .map(|chunk| Filter::cond(c.field.clone(), Op::In(chunk.to_vec())))
+            .collect(),
+    )
 }
 
 /// One conjunct of a dynamic join filter as a QueryAST condition: a bound
@@ -440,21 +521,45 @@ impl ExecutionPlan for ObjectScanExec {
         let batches = futures::stream::once(async move {
             // First polled once the joins above have built their hash
             // tables: their dynamic filters hold the keys by now.
+            let mut queries = Vec::new();
             if let Some(columns) = &columns
-                && let Some((q, keys)) =
+                && let Some((qs, keys)) =
                     narrow(&catalog, driver.as_ref(), &query, columns, &dynamic)
             {
-                query = q;
                 if let Ok(mut n) = narrowed.lock() {
-                    *n = Some(keys);
+                    *n = Some((keys, qs.len()));
                 }
+                queries = qs;
             }
-            let cx = Cx {
-                catalog: &catalog,
-                tx,
-                timeout,
+            let stream: BatchStream = match queries.len() {
+                0 | 1 => {
+                    if let Some(q) = queries.pop() {
+                        query = q;
+                    }
+                    let cx = Cx {
+                        catalog: &catalog,
+                        tx,
+                        timeout,
+                    };
+                    driver.find_arrow(cx, &query).await?
+                }
+                // One query per chunk of keys, in turn.
+                _ => Box::pin(
+                    futures::stream::iter(queries)
+                        .then(move |q| {
+                            let (driver, catalog) = (Arc::clone(&driver), Arc::clone(&catalog));
+                            async move {
+                                let cx = Cx {
+                                    catalog: &catalog,
+                                    tx,
+                                    timeout,
+                                };
+                                driver.find_arrow(cx, &q).await
+                            }
+                        })
+                        .try_flatten(),
+                ),
             };
-            let stream = driver.find_arrow(cx, &query).await?;
             if tx.is_none() {
                 return Ok::<BatchStream, Error>(stream);
             }

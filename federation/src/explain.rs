@@ -35,8 +35,21 @@ pub(crate) async fn tree(plan: &Arc<dyn ExecutionPlan>, analyze: bool) -> Result
                 metrics_suffix(&display.one_line().to_string()),
             );
             let _ = writeln!(out, "{pad}  query: {}", scan.query().to_json());
+            if analyze && let Some(n) = scan.rows_shipped() {
+                let _ = writeln!(out, "{pad}  rows shipped: {n}");
+            }
             if let Some(keys) = scan.join_keys() {
-                let _ = writeln!(out, "{pad}  join keys sent: {}", keys.to_json());
+                let chunks = match scan.driver_queries() {
+                    1 => String::new(),
+                    n => format!(
+                        " (in {n} driver queries: the key list is past the driver's bind limit)"
+                    ),
+                };
+                let _ = writeln!(
+                    out,
+                    "{pad}  join keys sent{chunks}: {}",
+                    abridged(&keys.to_json().to_string())
+                );
             } else if scan.awaits_join_keys() {
                 let _ = writeln!(
                     out,
@@ -74,4 +87,18 @@ fn metrics_suffix(line: &str) -> String {
     line.find(", metrics=[")
         .map(|i| line[i..].trim_end().to_owned())
         .unwrap_or_default()
+}
+
+/// `json` cut to its first 1,000 characters (a key list may hold
+/// thousands of keys), saying how long it was.
+fn abridged(json: &str) -> String {
+    const SHOWN: usize = 1_000;
+    match json.char_indices().nth(SHOWN) {
+        None => json.to_owned(),
+        Some((at, _)) => format!(
+            "{}… ({} characters in all)",
+            &json[..at],
+            json.chars().count()
+        ),
+    }
 }

@@ -16,8 +16,14 @@
 //!   projection, `distinct`, a keyset cursor) is lowered onto DataFusion operators with the protocol's
 //!   meaning ([`crate::lower`]).
 //!
+//! - an aggregation (group by, date buckets, aggregate functions with
+//!   their `filter`s, `having`) runs on DataFusion's aggregation, finished
+//!   as the reference evaluator finishes it (see `grouped`), then its
+//!   groups are sorted and paged.
+//!
 //! [`JoinedQuery::refusal`] says, before anything runs, what of a query is
-//! not lowered yet (aggregation, JSON, UUID and vector columns); such a query stays in the reference evaluator.
+//! not lowered (`array_agg`, `string_agg`, `nearest`, JSON, UUID and
+//! vector columns); such a query stays in the reference evaluator.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +38,7 @@ use objectql_query_ast::{Catalog, Error, Filter, JoinType, Query, Result, Storag
 
 use crate::Federation;
 use crate::error::from_datafusion;
+use crate::grouped;
 use crate::lower::{self, Scope};
 use crate::source::QueryTable;
 
@@ -74,15 +81,11 @@ impl JoinedQuery {
     /// reference evaluator instead.
     pub fn refusal(&self, catalog: &Catalog) -> Result<Option<String>> {
         let rest = &self.rest;
-        let what = if rest.is_aggregate() {
-            Some("aggregation")
-        } else if rest.nearest.is_some() {
-            Some("`nearest`")
-        } else {
-            None
-        };
-        if let Some(what) = what {
-            return Ok(Some(format!("{what} over joined rows")));
+        if rest.nearest.is_some() {
+            return Ok(Some("`nearest` over joined rows".into()));
+        }
+        if let Some(why) = grouped::refusal(rest) {
+            return Ok(Some(why));
         }
         for s in &self.sources {
             let schema = joined_schema(catalog, &s.query)?;
@@ -217,6 +220,14 @@ impl Federation {
                 .filter(lower::filter(f, &columns)?)
                 .map_err(from_datafusion)?;
         }
+        if rest.is_aggregate() {
+            let plan = aggregated(plan, rest, &columns)?;
+            return self
+                .bare_context()
+                .execute_logical_plan(plan)
+                .await
+                .map_err(from_datafusion);
+        }
         // A keyset cursor keeps the rows after its position; that commutes
         // with sorting, so it is a filter (over the projection with
         // `distinct`, below).
@@ -288,4 +299,47 @@ impl Federation {
             .await
             .map_err(from_datafusion)
     }
+}
+
+/// The rest of an aggregate query over the joined rows (`where` applied):
+/// grouping and aggregations, `having`, the sort and the page over the
+/// groups, and the projection of `fields` (every output without it).
+fn aggregated(
+    plan: LogicalPlanBuilder,
+    rest: &Query,
+    columns: &Columns,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let (plan, outputs) = grouped::aggregate(plan, rest, columns)?;
+    // Every group is finished before `having` drops any (see
+    // `lower::barrier`).
+    let names = outputs.0.iter().map(|(n, _)| n.clone()).collect();
+    let mut plan = plan
+        .filter(lower::barrier(rest.having.as_ref(), &outputs, names)?)
+        .map_err(from_datafusion)?;
+    if !rest.order_by.is_empty() {
+        let keys = rest
+            .order_by
+            .iter()
+            .map(|s| lower::sort(s, &outputs))
+            .collect::<Result<Vec<_>>>()?;
+        plan = plan.sort(keys).map_err(from_datafusion)?;
+    }
+    if rest.offset.is_some() || rest.limit.is_some() {
+        plan = plan
+            .limit(rest.offset.map_or(0, to_usize), rest.limit.map(to_usize))
+            .map_err(from_datafusion)?;
+    }
+    if let Some(fields) = &rest.fields {
+        let projection = fields
+            .iter()
+            .map(|n| {
+                let (column, _) = outputs.column(n).ok_or_else(|| {
+                    Error::internal(format!("the projection names unknown output `{n}`"))
+                })?;
+                Ok(Expr::Column(column))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        plan = plan.project(projection).map_err(from_datafusion)?;
+    }
+    plan.build().map_err(from_datafusion)
 }

@@ -12,7 +12,8 @@
 //! push whole single-datasource subtrees (joins, filters, grouping, sort,
 //! paging) down as one driver query ([`PushSubtrees`]), and send a hash
 //! join's build-side keys to the scan of the other side when it starts
-//! ([`Federation::with_join_key_limit`]). Every decision asks the driver
+//! ([`Federation::with_join_key_limit`]; a key list past the driver's bind
+//! limit goes in chunks, one driver query each). Every decision asks the driver
 //! at plan time (`Driver::accepts`, `Driver::classify`). DataFusion runs
 //! the rest (joins across datasources, what a driver cannot evaluate
 //! exactly) and streams the driver's Arrow batches through; no table is
@@ -57,6 +58,7 @@ mod catalog;
 mod error;
 mod exec;
 mod explain;
+mod grouped;
 pub mod joined;
 pub mod lower;
 mod source;
@@ -127,7 +129,10 @@ impl Federation {
     /// a hash join's build side to the scan on its other side, as an `$in`
     /// its driver runs (semi-join reduction; default
     /// [`DEFAULT_JOIN_KEY_LIMIT`]). With more keys only their bounds are
-    /// sent; 0 sends none. Off with pushdown off.
+    /// sent; 0 sends none. Off with pushdown off. A list longer than one
+    /// statement of the driver can bind (SQLite: 16,383 values; MySQL:
+    /// 32,767; PostgreSQL binds text and integer keys as one array) is cut
+    /// into chunks of a quarter of its bind limit, one driver query each.
     pub fn with_join_key_limit(mut self, limit: usize) -> Self {
         self.join_key_limit = limit;
         self
@@ -294,8 +299,9 @@ impl Federation {
     /// operator or `driver:<name>`, a driver node shows the query pushed to
     /// it and what its driver makes of it (the SQL text and its parameter
     /// count, or the pipeline). With `analyze`, the statement runs and each
-    /// node shows its metrics, a driver node the rows its datasource
-    /// shipped (`output_rows`).
+    /// node shows its metrics, a driver node the exact number of rows its
+    /// datasource shipped (`rows shipped: N`; DataFusion rounds
+    /// `output_rows` from 1,000 on) and the join keys it was sent.
     pub async fn explain(&self, sql: &str, analyze: bool) -> Result<String> {
         Self::explain_frame(self.plan(sql).await?, analyze).await
     }
@@ -303,14 +309,23 @@ impl Federation {
     /// [`Federation::explain`] of a planned query (a [`Federation::plan`]
     /// or a [`Federation::joined`]).
     pub async fn explain_frame(df: DataFrame, analyze: bool) -> Result<String> {
+        if analyze {
+            return Ok(Self::explain_frame_counted(df).await?.0);
+        }
+        let plan = df.create_physical_plan().await.map_err(from_datafusion)?;
+        explain::tree(&plan, false).await
+    }
+
+    /// [`Self::explain_frame`] with `analyze`: the tree after running the
+    /// plan, and the number of rows it returned.
+    pub async fn explain_frame_counted(df: DataFrame) -> Result<(String, usize)> {
         let task = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.map_err(from_datafusion)?;
-        if analyze {
-            datafusion::physical_plan::collect(Arc::clone(&plan), task)
-                .await
-                .map_err(from_datafusion)?;
-        }
-        explain::tree(&plan, analyze).await
+        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task)
+            .await
+            .map_err(from_datafusion)?;
+        let returned = batches.iter().map(RecordBatch::num_rows).sum();
+        Ok((explain::tree(&plan, true).await?, returned))
     }
 }
 

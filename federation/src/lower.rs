@@ -366,6 +366,17 @@ impl ReferenceFilter {
     fn expr(f: &Filter, scope: &dyn Scope) -> Result<Expr> {
         let mut names = Vec::new();
         referenced(f, &mut names);
+        Self::call(f, scope, names, Volatility::Immutable)
+    }
+
+    /// The call of a reference filter for `f` over `scope` taking the
+    /// columns `names` (a superset of those `f` names).
+    fn call(
+        f: &Filter,
+        scope: &dyn Scope,
+        names: Vec<String>,
+        volatility: Volatility,
+    ) -> Result<Expr> {
         let mut args = Vec::with_capacity(names.len());
         let mut columns = Vec::with_capacity(names.len());
         for n in names {
@@ -380,10 +391,21 @@ impl ReferenceFilter {
             key: f.to_json().to_string(),
             predicate,
             columns,
-            signature: Signature::exact(types, Volatility::Immutable),
+            signature: Signature::exact(types, volatility),
         };
         Ok(ScalarUDF::new_from_impl(udf).call(args))
     }
+}
+
+/// `f` (TRUE when `None`) as one opaque predicate that takes every column
+/// of `names` and that DataFusion neither splits nor moves (it is
+/// volatile): every column it takes is computed for every row before any
+/// row is dropped. An aggregation's groups are filtered so: an overflowing
+/// sum in a group that `having` drops is still an error, as in the
+/// reference evaluator, which finishes every group before `having`.
+pub(crate) fn barrier(f: Option<&Filter>, scope: &dyn Scope, names: Vec<String>) -> Result<Expr> {
+    let always = Filter::And(Vec::new());
+    ReferenceFilter::call(f.unwrap_or(&always), scope, names, Volatility::Volatile)
 }
 
 /// The distinct columns `f` names, in first-seen order.

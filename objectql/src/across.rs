@@ -314,6 +314,38 @@ fn reduction(left: &Relation, pairs: &[(String, String)], limit: usize) -> Optio
     and_of(narrowing)
 }
 
+/// `narrow` (a key list, or several ANDed) as the filters of the queries
+/// to run in turn: itself, or, when a list holds more keys than a quarter
+/// of the driver's bind limit `max_bind_params`, one filter per chunk of
+/// that list (the other lists kept whole).
+fn chunked(narrow: Filter, max_bind_params: Option<usize>) -> Vec<Filter> {
+    let Some(size) = max_bind_params.map(|m| (m / 4).max(1)) else {
+        return vec![narrow];
+    };
+    let mut items = conjuncts(Some(&narrow));
+    let long = items.iter().position(
+        |f| matches!(f, Filter::Condition(Condition { op: Op::In(v), .. }) if v.len() > size),
+    );
+    let Some(at) = long else {
+        return vec![narrow];
+    };
+    let long = items.remove(at);
+    let Filter::Condition(Condition {
+        field,
+        op: Op::In(values),
+    }) = &long
+    else {
+        return vec![narrow];
+    };
+    values
+        .chunks(size)
+        .map(|chunk| {
+            let keys = Filter::cond(field.clone(), Op::In(chunk.to_vec()));
+            Filter::And(items.iter().cloned().chain([keys]).collect())
+        })
+        .collect()
+}
+
 fn relation(columns: Vec<String>, rows: Vec<Record>) -> Relation {
     let dense = rows
         .into_iter()
@@ -348,7 +380,7 @@ pub(crate) async fn find(session: &Session, query: &Query) -> Result<Vec<Record>
     if let crate::joined::Lowered::Yes(q, _) = crate::joined::lowered(session, &catalog, &cut)? {
         return Box::pin(crate::joined::find(session, &q)).await;
     }
-    Box::pin(evaluate(session, &catalog, &cut)).await
+    Box::pin(evaluate(session, &catalog, &cut, &mut Vec::new())).await
 }
 
 /// Streams the Arrow batches of a validated query whose joins span
@@ -364,26 +396,48 @@ pub(crate) async fn find_arrow(session: &Session, query: &Query) -> Result<Batch
         let arrow = objectql_driver::arrow_schema(&schema, &output)?;
         return Box::pin(crate::joined::stream_as(session, &q, arrow)).await;
     }
-    let rows = Box::pin(evaluate(session, &catalog, &cut)).await?;
+    let rows = Box::pin(evaluate(session, &catalog, &cut, &mut Vec::new())).await?;
     let batch = objectql_driver::records_to_batch(&schema, &output, &rows)?;
     Ok(Box::pin(futures::stream::iter([Ok(batch)])))
 }
 
-/// Runs a cut query in the reference evaluator.
-async fn evaluate(session: &Session, catalog: &Catalog, cut: &Cut) -> Result<Vec<Record>> {
+/// Runs a cut query in the reference evaluator; `shipped` gets the number
+/// of rows each group's driver queries returned, in group order.
+async fn evaluate(
+    session: &Session,
+    catalog: &Catalog,
+    cut: &Cut,
+    shipped: &mut Vec<usize>,
+) -> Result<Vec<Record>> {
     let limit = session.engine().join_key_limit();
     let first = &cut.groups[0];
     let rows = Box::pin(session.for_datasource(&first.datasource).find(&first.query)).await?;
+    shipped.push(rows.len());
     let mut rel = relation(first_columns(catalog, &first.query)?, rows);
     for group in &cut.groups[1..] {
         let Some(join) = &group.join else {
             return Err(Error::internal("a joined group without its join"));
         };
-        let mut sub = group.query.clone();
-        if let Some(narrow) = reduction(&rel, &group.reducible, limit) {
-            sub.filter = and_of(sub.filter.take().into_iter().chain([narrow]).collect());
-        }
-        let rows = Box::pin(session.for_datasource(&group.datasource).find(&sub)).await?;
+        let on = session.for_datasource(&group.datasource);
+        let rows = match reduction(&rel, &group.reducible, limit) {
+            None => Box::pin(on.find(&group.query)).await?,
+            Some(narrow) => {
+                // A key list past the driver's bind limit goes in chunks,
+                // one query each (disjoint: no row comes twice).
+                let max = session
+                    .datasource(&group.datasource)?
+                    .capabilities()
+                    .max_bind_params;
+                let mut rows = Vec::new();
+                for keys in chunked(narrow, max) {
+                    let mut sub = group.query.clone();
+                    sub.filter = and_of(sub.filter.take().into_iter().chain([keys]).collect());
+                    rows.extend(Box::pin(on.find(&sub)).await?);
+                }
+                rows
+            }
+        };
+        shipped.push(rows.len());
         let right = relation(object_columns(schema_of(catalog, &join.object)?), rows);
         rel = eval::join(rel, &right, &join.alias, join.join_type, &join.on)?;
     }
@@ -433,6 +487,49 @@ pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<Expl
     }
     steps.extend(Box::pin(evaluated(session, cut)).await?);
     Ok(steps)
+}
+
+/// [`explain`] after running the query: the steps, each datasource query's
+/// followed by the rows it shipped, and the number of rows returned.
+pub(crate) async fn explain_analyze(
+    session: &Session,
+    query: &Query,
+) -> Result<(Vec<ExplainStep>, usize)> {
+    let catalog = session.engine().catalog()?;
+    let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    #[cfg(feature = "federation")]
+    let why = match crate::joined::lowered(session, &catalog, &cut)? {
+        crate::joined::Lowered::Yes(q, narrowing) => {
+            return Box::pin(crate::joined::explain_analyze(session, &q, &narrowing)).await;
+        }
+        crate::joined::Lowered::No(why) => Some(why),
+    };
+    #[cfg(not(feature = "federation"))]
+    let why: Option<String> = None;
+    let mut shipped = Vec::new();
+    let rows = Box::pin(evaluate(session, &catalog, &cut, &mut shipped)).await?;
+    let mut steps = Vec::new();
+    if let Some(why) = why {
+        steps.push(ExplainStep {
+            location: "engine".into(),
+            operation: "reference evaluator".into(),
+            detail: format!("the joins and the rest run in objectql's reference evaluator: {why}"),
+        });
+    }
+    let mut group = 0;
+    for step in Box::pin(evaluated(session, cut)).await? {
+        let query_step = step.operation == "datasource query";
+        steps.push(step);
+        if query_step {
+            steps.push(ExplainStep {
+                location: "engine".into(),
+                operation: "rows shipped".into(),
+                detail: shipped.get(group).copied().unwrap_or_default().to_string(),
+            });
+            group += 1;
+        }
+    }
+    Ok((steps, rows.len()))
 }
 
 /// The explain steps of a cut query run in the reference evaluator.
@@ -658,5 +755,29 @@ mod tests {
         let f = reduction(&rel, &pairs, 2).expect("two keys fit");
         assert_eq!(f.to_json(), serde_json::json!({"f": {"$in": [1, 2]}}));
         assert!(reduction(&rel, &pairs, 1).is_none());
+    }
+
+    #[test]
+    fn key_lists_past_a_quarter_of_the_bind_limit_go_in_chunks() {
+        let ints = |r: std::ops::Range<i64>| r.map(Value::Int).collect::<Vec<_>>();
+        let narrow = Filter::And(vec![
+            Filter::cond("a", Op::In(ints(0..3))),
+            Filter::cond("b", Op::In(ints(0..10))),
+        ]);
+        // A bind limit of 8: lists of at most 2 keys.
+        let chunks = chunked(narrow.clone(), Some(8));
+        assert_eq!(chunks.len(), 2, "the first long list is cut: {chunks:?}");
+        let json: Vec<_> = chunks.iter().map(Filter::to_json).collect();
+        assert_eq!(
+            json[0],
+            serde_json::json!({"$and": [{"b": {"$in": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}}, {"a": {"$in": [0, 1]}}]})
+        );
+        assert_eq!(
+            json[1],
+            serde_json::json!({"$and": [{"b": {"$in": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}}, {"a": {"$in": [2]}}]})
+        );
+        // Short enough, or no bind limit: one query.
+        assert_eq!(chunked(narrow.clone(), Some(40)), vec![narrow.clone()]);
+        assert_eq!(chunked(narrow.clone(), None), vec![narrow]);
     }
 }

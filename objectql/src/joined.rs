@@ -13,9 +13,10 @@ use objectql_driver::{BatchStream, ExplainStep};
 use std::sync::Arc;
 
 use objectql_federation::datafusion::arrow::array::{RecordBatch, new_null_array};
+use objectql_federation::datafusion::arrow::compute::{CastOptions, cast_with_options};
 use objectql_federation::datafusion::arrow::datatypes::SchemaRef;
 use objectql_federation::{Federation, JoinedQuery, Source, batches_to_records, from_datafusion};
-use objectql_query_ast::{Catalog, Error, Record, Result};
+use objectql_query_ast::{Catalog, DriverErrorKind, Error, Record, Result};
 
 use crate::across::{Cut, first_columns, key_pairs, object_columns, schema_of};
 use crate::session::Session;
@@ -111,30 +112,60 @@ pub(crate) async fn find(session: &Session, q: &JoinedQuery) -> Result<Vec<Recor
 
 /// The Arrow batches of a lowered query, streamed.
 pub(crate) async fn stream(session: &Session, q: &JoinedQuery) -> Result<BatchStream> {
+    if q.rest.is_aggregate() && q.rest.limit == Some(0) {
+        // The evaluator computes every group before it pages, so a sum
+        // that overflows fails even under `limit: 0`; DataFusion would
+        // plan no aggregation at all. Every group is computed here too,
+        // and none returned.
+        let mut all = q.clone();
+        all.rest.limit = None;
+        all.rest.offset = None;
+        let df = session.federation_of_datasources()?.joined(&all).await?;
+        let s = df.execute_stream().await.map_err(from_datafusion)?;
+        let drained = s
+            .map_err(from_datafusion)
+            .try_for_each(|_| futures::future::ready(Ok(())));
+        return Ok(Box::pin(
+            futures::stream::once(drained).filter_map(|r| futures::future::ready(r.err().map(Err))),
+        ));
+    }
     let df = session.federation_of_datasources()?.joined(q).await?;
     let s = df.execute_stream().await.map_err(from_datafusion)?;
     Ok(Box::pin(s.map(|b| b.map_err(from_datafusion))))
 }
 
 /// [`stream`] with each batch carrying `arrow`'s fields, in its order (a
-/// column DataFusion does not produce, a virtual field, is all NULL).
+/// column DataFusion does not produce, a virtual field, is all NULL). A
+/// column of another type (a decimal sum, wider on DataFusion) is cast to
+/// the field's; a value it cannot hold is a `Decode` error, as when the
+/// evaluator's rows are made into a batch.
 pub(crate) async fn stream_as(
     session: &Session,
     q: &JoinedQuery,
     arrow: SchemaRef,
 ) -> Result<BatchStream> {
     let s = stream(session, q).await?;
+    // A value the type cannot hold is an error, never NULL.
+    let exact = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
     Ok(Box::pin(s.map(move |b| {
         let b = b?;
         let columns = arrow
             .fields()
             .iter()
-            .map(|f| {
-                b.column_by_name(f.name())
-                    .cloned()
-                    .unwrap_or_else(|| new_null_array(f.data_type(), b.num_rows()))
+            .map(|f| match b.column_by_name(f.name()) {
+                Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
+                Some(c) => cast_with_options(c, f.data_type(), &exact).map_err(|e| {
+                    Error::driver(
+                        DriverErrorKind::Decode,
+                        format!("column `{}` does not fit its type: {e}", f.name()),
+                    )
+                }),
+                None => Ok(new_null_array(f.data_type(), b.num_rows())),
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         RecordBatch::try_new(Arc::clone(&arrow), columns)
             .map_err(|e| Error::internal(format!("a joined query's batch: {e}")))
     })))
@@ -143,6 +174,42 @@ pub(crate) async fn stream_as(
 /// The explain steps of a lowered query: each source's driver plan, then
 /// the DataFusion tree that runs the query.
 pub(crate) async fn explain(
+    session: &Session,
+    q: &JoinedQuery,
+    narrowing: &[Option<String>],
+) -> Result<Vec<ExplainStep>> {
+    let mut steps = sources(session, q, narrowing).await?;
+    let df = session.federation_of_datasources()?.joined(q).await?;
+    steps.push(ExplainStep {
+        location: "datafusion".into(),
+        operation: "plan".into(),
+        detail: Federation::explain_frame(df, false).await?,
+    });
+    Ok(steps)
+}
+
+/// [`explain`] after running the query: the DataFusion tree carries the
+/// rows each operator produced, the rows each scan's driver shipped and
+/// the join keys it was sent; with the number of rows returned.
+pub(crate) async fn explain_analyze(
+    session: &Session,
+    q: &JoinedQuery,
+    narrowing: &[Option<String>],
+) -> Result<(Vec<ExplainStep>, usize)> {
+    let mut steps = sources(session, q, narrowing).await?;
+    let df = session.federation_of_datasources()?.joined(q).await?;
+    let (tree, returned) = Federation::explain_frame_counted(df).await?;
+    steps.push(ExplainStep {
+        location: "datafusion".into(),
+        operation: "plan (analyzed)".into(),
+        detail: tree,
+    });
+    Ok((steps, returned))
+}
+
+/// Each source's step: what its driver query is and what narrows it, then
+/// its driver's own plan.
+async fn sources(
     session: &Session,
     q: &JoinedQuery,
     narrowing: &[Option<String>],
@@ -165,11 +232,5 @@ pub(crate) async fn explain(
         });
         steps.extend(Box::pin(session.for_datasource(&s.datasource).explain(&s.query)).await?);
     }
-    let df = session.federation_of_datasources()?.joined(q).await?;
-    steps.push(ExplainStep {
-        location: "datafusion".into(),
-        operation: "plan".into(),
-        detail: Federation::explain_frame(df, false).await?,
-    });
     Ok(steps)
 }

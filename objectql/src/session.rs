@@ -104,7 +104,7 @@ impl Session {
 
     /// The driver of datasource `name` for this session (its tenant's
     /// database for a per-tenant datasource).
-    fn datasource(&self, name: &str) -> Result<Arc<dyn Driver>> {
+    pub(crate) fn datasource(&self, name: &str) -> Result<Arc<dyn Driver>> {
         if let Some(d) = self.tenant.as_deref().and_then(|t| t.drivers.get(name)) {
             return Ok(Arc::clone(d));
         }
@@ -310,13 +310,24 @@ impl Session {
         schema: &ObjectSchema,
         plan: &Plan,
     ) -> Result<Vec<Record>> {
+        Ok(self.run_plan_counted(p, schema, plan).await?.0)
+    }
+
+    /// [`Self::run_plan`], with the number of rows the driver shipped.
+    async fn run_plan_counted(
+        &self,
+        p: &Prepared,
+        schema: &ObjectSchema,
+        plan: &Plan,
+    ) -> Result<(Vec<Record>, usize)> {
         let cx = self.cx(p)?;
         let rows: Vec<Record> = p.driver.find(cx, &plan.pushed).await?.try_collect().await?;
+        let shipped = rows.len();
         match &plan.residual {
-            None => Ok(rows),
+            None => Ok((rows, shipped)),
             Some(residual) => {
                 let columns = pushed_columns(&p.catalog, schema, &plan.pushed)?;
-                run_local(&columns, &rows, residual)
+                Ok((run_local(&columns, &rows, residual)?, shipped))
             }
         }
     }
@@ -476,6 +487,34 @@ impl Session {
                 ),
             });
         }
+        Ok(steps)
+    }
+
+    /// [`Self::explain`], after running the query (`expand` aside): each
+    /// datasource query's step is followed by the rows its driver shipped,
+    /// and a join across datasources on DataFusion shows its tree with the
+    /// rows each operator produced and the join keys each scan was sent.
+    /// The last step says how many rows the query returned.
+    pub async fn explain_analyze(&self, query: &Query) -> Result<Vec<ExplainStep>> {
+        let (mut steps, returned) = match self.route(query)? {
+            Route::Across(typed) => Box::pin(across::explain_analyze(self, &typed)).await?,
+            Route::One(p) => {
+                let mut steps = p.driver.explain(self.cx(&p)?, &p.plan.pushed).await?;
+                let (rows, shipped) = self.run_plan_counted(&p, p.schema()?, &p.plan).await?;
+                steps.push(ExplainStep {
+                    location: format!("driver:{}", p.driver.name()),
+                    operation: "rows shipped".into(),
+                    detail: shipped.to_string(),
+                });
+                steps.extend(p.plan.local_steps());
+                (steps, rows.len())
+            }
+        };
+        steps.push(ExplainStep {
+            location: "engine".into(),
+            operation: "rows returned".into(),
+            detail: returned.to_string(),
+        });
         Ok(steps)
     }
 
