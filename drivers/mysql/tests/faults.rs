@@ -434,8 +434,24 @@ async fn until_no_open_transactions(ns: &str, what: &str) {
         }
         if Instant::now() >= deadline {
             let mut admin = admin().await;
-            let rows: Vec<(String, Option<String>, String, Option<String>)> = sqlx::query_as(
-                "SELECT t.trx_state, t.trx_query, p.COMMAND, p.STATE FROM information_schema.innodb_trx t \
+            // Everything that tells whose transaction it is: its age, the
+            // rows it changed and locked, the session's command, state,
+            // idle time and statement.
+            #[allow(clippy::type_complexity)]
+            let rows: Vec<(
+                String,
+                Option<String>,
+                String,
+                String,
+                Option<String>,
+                i64,
+                String,
+                u64,
+                u64,
+            )> = sqlx::query_as(
+                "SELECT t.trx_state, t.trx_query, CAST(t.trx_started AS CHAR), p.COMMAND, \
+                 p.STATE, CAST(p.TIME AS SIGNED), CAST(p.ID AS CHAR), t.trx_rows_modified, \
+                 t.trx_rows_locked FROM information_schema.innodb_trx t \
                  JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.DB = ?",
             )
             .bind(database_name(ns))
