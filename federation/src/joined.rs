@@ -277,19 +277,7 @@ impl Federation {
                 .filter(lower::filter(after, scope)?)
                 .map_err(from_datafusion)?;
         }
-        if !rest.order_by.is_empty() {
-            let keys = rest
-                .order_by
-                .iter()
-                .map(|s| lower::sort(s, scope))
-                .collect::<Result<Vec<_>>>()?;
-            plan = plan.sort(keys).map_err(from_datafusion)?;
-        }
-        if rest.offset.is_some() || rest.limit.is_some() {
-            plan = plan
-                .limit(rest.offset.map_or(0, to_usize), rest.limit.map(to_usize))
-                .map_err(from_datafusion)?;
-        }
+        plan = sorted_and_paged(plan, rest, scope)?;
         if !distinct {
             plan = plan.project(projection).map_err(from_datafusion)?;
         }
@@ -316,19 +304,7 @@ fn aggregated(
     let mut plan = plan
         .filter(lower::barrier(rest.having.as_ref(), &outputs, names)?)
         .map_err(from_datafusion)?;
-    if !rest.order_by.is_empty() {
-        let keys = rest
-            .order_by
-            .iter()
-            .map(|s| lower::sort(s, &outputs))
-            .collect::<Result<Vec<_>>>()?;
-        plan = plan.sort(keys).map_err(from_datafusion)?;
-    }
-    if rest.offset.is_some() || rest.limit.is_some() {
-        plan = plan
-            .limit(rest.offset.map_or(0, to_usize), rest.limit.map(to_usize))
-            .map_err(from_datafusion)?;
-    }
+    plan = sorted_and_paged(plan, rest, &outputs)?;
     if let Some(fields) = &rest.fields {
         let projection = fields
             .iter()
@@ -342,4 +318,27 @@ fn aggregated(
         plan = plan.project(projection).map_err(from_datafusion)?;
     }
     plan.build().map_err(from_datafusion)
+}
+
+/// `plan` sorted by `rest`'s `orderBy` (over `scope`'s columns), then
+/// offset and limited.
+fn sorted_and_paged(
+    mut plan: LogicalPlanBuilder,
+    rest: &Query,
+    scope: &dyn Scope,
+) -> Result<LogicalPlanBuilder> {
+    if !rest.order_by.is_empty() {
+        let keys = rest
+            .order_by
+            .iter()
+            .map(|s| lower::sort(s, scope))
+            .collect::<Result<Vec<_>>>()?;
+        plan = plan.sort(keys).map_err(from_datafusion)?;
+    }
+    if rest.offset.is_some() || rest.limit.is_some() {
+        plan = plan
+            .limit(rest.offset.map_or(0, to_usize), rest.limit.map(to_usize))
+            .map_err(from_datafusion)?;
+    }
+    Ok(plan)
 }

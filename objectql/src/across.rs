@@ -468,25 +468,49 @@ pub(crate) fn key_pairs(group: &Group) -> String {
 pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<ExplainStep>> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
-    #[cfg(feature = "federation")]
-    let why = match crate::joined::lowered(session, &catalog, &cut)? {
-        crate::joined::Lowered::Yes(q, narrowing) => {
+    let why = match path(session, &catalog, &cut)? {
+        #[cfg(feature = "federation")]
+        Path::DataFusion(q, narrowing) => {
             return Box::pin(crate::joined::explain(session, &q, &narrowing)).await;
         }
-        crate::joined::Lowered::No(why) => Some(why),
+        Path::Evaluator(why) => why,
     };
-    #[cfg(not(feature = "federation"))]
-    let why: Option<String> = None;
-    let mut steps = Vec::new();
-    if let Some(why) = why {
-        steps.push(ExplainStep {
-            location: "engine".into(),
-            operation: "reference evaluator".into(),
-            detail: format!("the joins and the rest run in objectql's reference evaluator: {why}"),
-        });
-    }
+    let mut steps = evaluator_step(why);
     steps.extend(Box::pin(evaluated(session, cut)).await?);
     Ok(steps)
+}
+
+/// Where a cut query runs.
+enum Path {
+    /// On DataFusion, with what may narrow each source.
+    #[cfg(feature = "federation")]
+    DataFusion(Box<objectql_federation::JoinedQuery>, Vec<Option<String>>),
+    /// In the reference evaluator (with the reason it is not lowered).
+    Evaluator(Option<String>),
+}
+
+fn path(session: &Session, catalog: &Catalog, cut: &Cut) -> Result<Path> {
+    #[cfg(feature = "federation")]
+    return Ok(match crate::joined::lowered(session, catalog, cut)? {
+        crate::joined::Lowered::Yes(q, narrowing) => Path::DataFusion(q, narrowing),
+        crate::joined::Lowered::No(why) => Path::Evaluator(Some(why)),
+    });
+    #[cfg(not(feature = "federation"))]
+    {
+        let _ = (session, catalog, cut);
+        Ok(Path::Evaluator(None))
+    }
+}
+
+/// The step saying why the evaluator runs a query, if there is a reason.
+fn evaluator_step(why: Option<String>) -> Vec<ExplainStep> {
+    why.map(|why| ExplainStep {
+        location: "engine".into(),
+        operation: "reference evaluator".into(),
+        detail: format!("the joins and the rest run in objectql's reference evaluator: {why}"),
+    })
+    .into_iter()
+    .collect()
 }
 
 /// [`explain`] after running the query: the steps, each datasource query's
@@ -497,25 +521,16 @@ pub(crate) async fn explain_analyze(
 ) -> Result<(Vec<ExplainStep>, usize)> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
-    #[cfg(feature = "federation")]
-    let why = match crate::joined::lowered(session, &catalog, &cut)? {
-        crate::joined::Lowered::Yes(q, narrowing) => {
+    let why = match path(session, &catalog, &cut)? {
+        #[cfg(feature = "federation")]
+        Path::DataFusion(q, narrowing) => {
             return Box::pin(crate::joined::explain_analyze(session, &q, &narrowing)).await;
         }
-        crate::joined::Lowered::No(why) => Some(why),
+        Path::Evaluator(why) => why,
     };
-    #[cfg(not(feature = "federation"))]
-    let why: Option<String> = None;
     let mut shipped = Vec::new();
     let rows = Box::pin(evaluate(session, &catalog, &cut, &mut shipped)).await?;
-    let mut steps = Vec::new();
-    if let Some(why) = why {
-        steps.push(ExplainStep {
-            location: "engine".into(),
-            operation: "reference evaluator".into(),
-            detail: format!("the joins and the rest run in objectql's reference evaluator: {why}"),
-        });
-    }
+    let mut steps = evaluator_step(why);
     let mut group = 0;
     for step in Box::pin(evaluated(session, cut)).await? {
         let query_step = step.operation == "datasource query";

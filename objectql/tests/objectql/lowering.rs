@@ -461,25 +461,37 @@ async fn after_row(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_lowering_rule_answers_like_the_reference_evaluator() {
+/// The seed (`OBJECTQL_LOWERING_SEED`, else `default`), its generator
+/// after the fixtures, and the fixtures loaded three ways: lowered onto
+/// DataFusion, in the evaluator over the same spread datasources, and on
+/// one memory datasource (the sessions, in that order; keep the
+/// directories alive).
+async fn three_ways(default: u64) -> (u64, Rng, [tempfile::TempDir; 2], [objectql::Session; 3]) {
     let seed = std::env::var("OBJECTQL_LOWERING_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x10_3e_7e_d5);
+        .unwrap_or(default);
     let mut rng = Rng(seed);
     let (ls, rs) = fixtures(&mut rng);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lowered = engine(true, dir.path(), &ls, &rs).await;
-    let dir2 = tempfile::tempdir().expect("tempdir");
-    let evaluated = engine(true, dir2.path(), &ls, &rs).await;
+    let dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let lowered = engine(true, dirs[0].path(), &ls, &rs).await;
+    let evaluated = engine(true, dirs[1].path(), &ls, &rs).await;
     evaluated.set_joins_on_datafusion(false);
-    let reference = engine(false, dir.path(), &ls, &rs).await;
-    let (on, off, one) = (
+    let reference = engine(false, dirs[0].path(), &ls, &rs).await;
+    let sessions = [
         lowered.default_session(),
         evaluated.default_session(),
         reference.default_session(),
-    );
+    ];
+    (seed, rng, dirs, sessions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lowering_rule_answers_like_the_reference_evaluator() {
+    let (seed, mut rng, _dirs, [on, off, one]) = three_ways(0x10_3e_7e_d5).await;
     let (mut answered, mut nonempty, mut sampled, mut on_datafusion) = (0, 0, 0, 0);
     let mut cursors = 0;
     for n in 0..1500 {
@@ -732,23 +744,7 @@ fn same_groups(got: &[Json], want: &[Json], ordered: bool, what: &str) {
 /// same kind (an integer sum beyond 64 bits).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_aggregation_answers_like_the_reference_evaluator() {
-    let seed = std::env::var("OBJECTQL_LOWERING_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xa6_6e_6a_7e);
-    let mut rng = Rng(seed);
-    let (ls, rs) = fixtures(&mut rng);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lowered = engine(true, dir.path(), &ls, &rs).await;
-    let dir2 = tempfile::tempdir().expect("tempdir");
-    let evaluated = engine(true, dir2.path(), &ls, &rs).await;
-    evaluated.set_joins_on_datafusion(false);
-    let reference = engine(false, dir.path(), &ls, &rs).await;
-    let sessions = [
-        lowered.default_session(),
-        evaluated.default_session(),
-        reference.default_session(),
-    ];
+    let (seed, mut rng, _dirs, sessions) = three_ways(0xa6_6e_6a_7e).await;
     let (mut answered, mut grouped, mut failed, mut sampled, mut on_datafusion) = (0, 0, 0, 0, 0);
     for n in 0..600 {
         let (text, ordered) = aggregate_query(&mut rng);
