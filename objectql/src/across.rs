@@ -468,6 +468,11 @@ pub(crate) fn key_pairs(group: &Group) -> String {
 pub(crate) async fn explain(session: &Session, query: &Query) -> Result<Vec<ExplainStep>> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    // Without `federation` the evaluator is the only path.
+    #[cfg_attr(
+        not(feature = "federation"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     let why = match path(session, &catalog, &cut)? {
         #[cfg(feature = "federation")]
         Path::DataFusion(q, narrowing) => {
@@ -489,6 +494,7 @@ enum Path {
     Evaluator(Option<String>),
 }
 
+#[cfg_attr(not(feature = "federation"), allow(clippy::unnecessary_wraps))]
 fn path(session: &Session, catalog: &Catalog, cut: &Cut) -> Result<Path> {
     #[cfg(feature = "federation")]
     return Ok(match crate::joined::lowered(session, catalog, cut)? {
@@ -521,6 +527,11 @@ pub(crate) async fn explain_analyze(
 ) -> Result<(Vec<ExplainStep>, usize)> {
     let catalog = session.engine().catalog()?;
     let cut = cut(&catalog, query, leading_joins(session, &catalog, query)?)?;
+    // Without `federation` the evaluator is the only path.
+    #[cfg_attr(
+        not(feature = "federation"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     let why = match path(session, &catalog, &cut)? {
         #[cfg(feature = "federation")]
         Path::DataFusion(q, narrowing) => {
