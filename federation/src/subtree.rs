@@ -12,7 +12,8 @@
 //!   joining one more object;
 //! - filters above them, as `where`;
 //! - grouping by columns with `count`, `sum`, `avg`, `min` and `max` of
-//!   integer and float columns (`count` of any);
+//!   integer and float columns (`count` of any), and `HAVING` on the group
+//!   keys and on integer aggregates compared with integers;
 //! - sorting by columns (with DataFusion's NULL placement made explicit),
 //!   then `LIMIT` / `OFFSET`;
 //! - projections of columns.
@@ -37,8 +38,8 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use objectql_driver::{Capabilities, Pushdown, joined_schema};
 use objectql_query_ast::{
-    AggFunction, Aggregation, Filter, GroupBy, Join, JoinType, NullsOrder, Query, ResolveContext,
-    SortItem, SortOrder, StorageType, validate_query,
+    AggFunction, Aggregation, Filter, GroupBy, Join, JoinType, NullsOrder, Op, Operand, Query,
+    ResolveContext, SortItem, SortOrder, StorageType, Value, validate_query,
 };
 
 use crate::source::QueryTable;
@@ -206,6 +207,16 @@ fn lower(plan: &LogicalPlan) -> Option<Sub> {
         }
         LogicalPlan::Filter(f) => {
             let mut sub = lower(&f.input)?;
+            if sub.stage == Stage::Grouped {
+                // Over the groups: `having`.
+                let having = to_filter_with(&f.predicate, &sub.resolve(f.input.schema()))?;
+                if !having_exact(&sub, &having) {
+                    return None;
+                }
+                sub.query.having = Some(and(sub.query.having.take(), having));
+                sub.absorbed += 1;
+                return Some(sub);
+            }
             if sub.stage > Stage::Where {
                 return None;
             }
@@ -355,6 +366,42 @@ fn lower(plan: &LogicalPlan) -> Option<Sub> {
             Some(sub)
         }
         _ => None,
+    }
+}
+
+/// Whether every condition of `having` (over `sub`'s groups) runs on its
+/// driver with the meaning DataFusion gives it: a condition on a group key
+/// as the driver classifies it on the field, a comparison of an integer
+/// aggregate (`count`, or `sum`/`min`/`max` of integers) with integers.
+/// Float aggregates stay in DataFusion: an average compared at a boundary
+/// depends on how the backend rounds it.
+fn having_exact(sub: &Sub, having: &Filter) -> bool {
+    match having {
+        Filter::And(items) | Filter::Or(items) => items.iter().all(|f| having_exact(sub, f)),
+        Filter::Not(inner) => having_exact(sub, inner),
+        Filter::Condition(c) => {
+            if sub.query.group_by.iter().any(|g| g.field == c.field) {
+                return sub.exact(having);
+            }
+            let integer = sub
+                .out
+                .iter()
+                .any(|(k, st)| *k == c.field && *st == StorageType::Integer)
+                && sub.query.aggregations.iter().any(|a| a.alias == c.field);
+            let int = |o: &Operand| matches!(o, Operand::Value(Value::Int(_)));
+            integer
+                && match &c.op {
+                    Op::Eq(o) | Op::Ne(o) | Op::Gt(o) | Op::Gte(o) | Op::Lt(o) | Op::Lte(o) => {
+                        int(o)
+                    }
+                    Op::In(vs) | Op::Nin(vs) => vs.iter().all(|v| matches!(v, Value::Int(_))),
+                    Op::Between(a, b) => matches!((a, b), (Value::Int(_), Value::Int(_))),
+                    Op::Null(_) => true,
+                    _ => false,
+                }
+        }
+        #[allow(unreachable_patterns)]
+        _ => false,
     }
 }
 

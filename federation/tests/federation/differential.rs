@@ -281,9 +281,20 @@ fn query(rng: &mut Rng) -> String {
         let m = *rng.pick(&chain);
         let measure = format!("{}.{}", alias(m), columns_of(m).0);
         let nulls = *rng.pick(&["NULLS FIRST", "NULLS LAST"]);
+        // `HAVING` on counts, sums and the key (pushed with the grouping).
+        let having = match rng.below(5) {
+            0 => format!(" HAVING COUNT(*) >= {}", rng.below(4)),
+            1 => format!(" HAVING SUM({measure}) > {}", rng.below(60)),
+            2 => format!(" HAVING {key} IS NOT NULL AND COUNT({measure}) <> 1"),
+            3 => format!(
+                " HAVING MAX({measure}) < {} OR MIN({measure}) IS NULL",
+                rng.below(40)
+            ),
+            _ => String::new(),
+        };
         format!(
             "SELECT {key} AS k, COUNT(*) AS n, COUNT({measure}) AS cn, SUM({measure}) AS s, \
-             MIN({measure}) AS lo, MAX({measure}) AS hi FROM {from}{filter} GROUP BY {key} \
+             MIN({measure}) AS lo, MAX({measure}) AS hi FROM {from}{filter} GROUP BY {key}{having} \
              ORDER BY k {nulls}, n, cn, s, lo, hi"
         )
     } else {

@@ -111,6 +111,11 @@ const QUERIES: &[&str] = &[
     "SELECT o.id FROM {o} o JOIN {c} c ON c.id = o.customer WHERE o.placed >= '2026-03-01' \
      AND o.placed < '2026-03-02' ORDER BY o.id",
     "SELECT date_trunc('month', o.placed) AS m, COUNT(*) AS n FROM {o} o GROUP BY m ORDER BY m",
+    // `HAVING` pushed with the grouping to the orders' driver.
+    "SELECT o.status, COUNT(*) AS n, COUNT(o.customer) AS k FROM {o} o GROUP BY o.status \
+     HAVING COUNT(*) > 1 AND o.status <> 'open' ORDER BY o.status",
+    "SELECT o.customer, COUNT(*) AS n FROM {o} o GROUP BY o.customer \
+     HAVING NOT (COUNT(*) = 1) OR o.customer IS NULL ORDER BY o.customer",
 ];
 
 fn sql(q: &str, c: &str, o: &str) -> String {
@@ -295,6 +300,27 @@ async fn one_datasource_subtrees_are_pushed_whole() {
         "{plan}"
     );
     assert!(plan.contains(r#""groupBy""#), "{plan}");
+    // `HAVING` on a count and on the key goes with the grouping; over an
+    // aggregate that is not pushed (an average of decimals) it stays in
+    // DataFusion with it.
+    let q = "SELECT o.status, COUNT(*) AS n FROM one.orders o GROUP BY o.status \
+             HAVING COUNT(*) >= 2 AND o.status <> 'void' ORDER BY o.status";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(
+        one_query(&plan) && !plan.contains("FilterExec") && plan.contains(r#""having""#),
+        "{plan}"
+    );
+    let want = unpushed.sql_rows(q).await.expect("rows");
+    assert!(!want.is_empty(), "the HAVING keeps some groups");
+    assert_eq!(fed.sql_rows(q).await.expect("rows"), want);
+    let q = "SELECT o.status, AVG(o.total) AS a FROM one.orders o GROUP BY o.status \
+             HAVING AVG(o.total) > 10 ORDER BY o.status";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(plan.contains("FilterExec"), "{plan}");
+    assert_eq!(
+        fed.sql_rows(q).await.expect("rows"),
+        unpushed.sql_rows(q).await.expect("rows")
+    );
     // A filter above a limit is not a `where` under it.
     let q = "SELECT * FROM (SELECT id, name FROM one.customers ORDER BY id LIMIT 3) x \
              WHERE x.name <> 'Ada'";
