@@ -13,7 +13,8 @@
 //! - filters above them, as `where`;
 //! - grouping by columns with `count`, `sum`, `avg`, `min` and `max` of
 //!   integer and float columns (`count` of any), and `HAVING` on the group
-//!   keys and on integer aggregates compared with integers;
+//!   keys and on integer aggregates compared with integers (a `SELECT
+//!   DISTINCT` reaches the rule as a grouping without aggregates);
 //! - sorting by columns (with DataFusion's NULL placement made explicit),
 //!   then `LIMIT` / `OFFSET`;
 //! - projections of columns.

@@ -321,6 +321,17 @@ async fn one_datasource_subtrees_are_pushed_whole() {
         fed.sql_rows(q).await.expect("rows"),
         unpushed.sql_rows(q).await.expect("rows")
     );
+    // `DISTINCT` is a grouping by every selected column.
+    let q = "SELECT DISTINCT o.status, o.customer FROM one.orders o ORDER BY o.status, o.customer";
+    let plan = fed.explain(q, false).await.expect("explain");
+    assert!(
+        one_query(&plan) && !plan.contains("AggregateExec"),
+        "{plan}"
+    );
+    assert_eq!(
+        fed.sql_rows(q).await.expect("rows"),
+        unpushed.sql_rows(q).await.expect("rows")
+    );
     // A filter above a limit is not a `where` under it.
     let q = "SELECT * FROM (SELECT id, name FROM one.customers ORDER BY id LIMIT 3) x \
              WHERE x.name <> 'Ada'";
