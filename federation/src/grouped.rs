@@ -22,15 +22,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, Int64Builder, StringBuilder,
+    Array, ArrayRef, AsArray, Float64Builder, Int64Builder, StringBuilder,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::common::{Column, Result as DfResult};
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{
@@ -317,11 +313,7 @@ impl ScalarUDFImpl for Finish {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .into_iter()
-            .map(|a| a.into_array(rows))
-            .collect::<DfResult<_>>()?;
+        let arrays = lower::arrays(args)?;
         let sums = arrays
             .first()
             .ok_or_else(|| to_datafusion(Error::internal("an aggregate finish without its sum")))?;
@@ -352,22 +344,16 @@ impl ScalarUDFImpl for Finish {
                 }
                 Arc::clone(sums)
             }
-            Step::Sum(Kind::Decimal { precision, scale }) => {
+            // Already of the sum's type (the signature says so): checked,
+            // and passed on as it is.
+            Step::Sum(Kind::Decimal { scale, .. }) => {
                 let s = sums.as_primitive::<Decimal128Type>();
                 for i in 0..rows {
                     if s.is_valid(i) {
                         decimal_of(s.value(i), scale, "decimal sum").map_err(to_datafusion)?;
                     }
                 }
-                let mut b = Decimal128Builder::with_capacity(rows);
-                b.extend(s.iter());
-                let p = u8::try_from(precision).unwrap_or(38);
-                let sc = i8::try_from(scale).unwrap_or(0);
-                Arc::new(
-                    b.finish().with_precision_and_scale(p, sc).map_err(|e| {
-                        to_datafusion(Error::internal(format!("a decimal sum: {e}")))
-                    })?,
-                )
+                Arc::clone(sums)
             }
             Step::Mean(kind) => {
                 let mut b = Float64Builder::with_capacity(rows);
@@ -450,37 +436,13 @@ impl ScalarUDFImpl for DateBucket {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let array = args
-            .args
-            .into_iter()
-            .next()
-            .ok_or_else(|| to_datafusion(Error::internal("a date bucket without its argument")))?
-            .into_array(rows)?;
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)
-            .ok_or_else(|| to_datafusion(Error::internal("the epoch")))?;
+        let arrays = lower::arrays(args)?;
+        let array = arrays
+            .first()
+            .ok_or_else(|| to_datafusion(Error::internal("a date bucket without its argument")))?;
         let mut b = StringBuilder::with_capacity(rows, rows * 10);
         for i in 0..rows {
-            let v = if array.is_null(i) {
-                Value::Null
-            } else {
-                match array.data_type() {
-                    DataType::Date32 => {
-                        let days = array.as_primitive::<Date32Type>().value(i);
-                        epoch
-                            .checked_add_signed(chrono::Duration::days(i64::from(days)))
-                            .map_or(Value::Null, Value::Date)
-                    }
-                    DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                        let micros = array.as_primitive::<TimestampMicrosecondType>().value(i);
-                        DateTime::from_timestamp_micros(micros).map_or(Value::Null, Value::DateTime)
-                    }
-                    other => {
-                        return Err(to_datafusion(Error::internal(format!(
-                            "a date bucket of {other}"
-                        ))));
-                    }
-                }
-            };
+            let v = lower::cell(array, i, "a date bucket's column")?;
             match date_bucket_in(&v, self.granularity, self.timezone) {
                 Value::String(s) => b.append_value(s),
                 _ => b.append_null(),

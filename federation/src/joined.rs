@@ -299,12 +299,24 @@ fn aggregated(
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     let (plan, outputs) = grouped::aggregate(plan, rest, columns)?;
     // Every group is finished before `having` drops any (see
-    // `lower::barrier`).
+    // `lower::barrier`). `limit: 0` keeps no group, but the evaluator
+    // still finishes all of them (an overflowing sum fails), while
+    // DataFusion would plan no aggregation under a `LIMIT 0`: it is the
+    // barrier keeping nothing (an empty `$or`) instead.
+    let nothing = Filter::Or(Vec::new());
+    let (keep, rest) = if rest.limit == Some(0) {
+        let mut unpaged = rest.clone();
+        unpaged.limit = None;
+        unpaged.offset = None;
+        (Some(&nothing), std::borrow::Cow::Owned(unpaged))
+    } else {
+        (rest.having.as_ref(), std::borrow::Cow::Borrowed(rest))
+    };
     let names = outputs.0.iter().map(|(n, _)| n.clone()).collect();
     let mut plan = plan
-        .filter(lower::barrier(rest.having.as_ref(), &outputs, names)?)
+        .filter(lower::barrier(keep, &outputs, names)?)
         .map_err(from_datafusion)?;
-    plan = sorted_and_paged(plan, rest, &outputs)?;
+    plan = sorted_and_paged(plan, &rest, &outputs)?;
     if let Some(fields) = &rest.fields {
         let projection = fields
             .iter()

@@ -454,11 +454,7 @@ impl ScalarUDFImpl for ReferenceFilter {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .into_iter()
-            .map(|a| a.into_array(rows))
-            .collect::<DfResult<_>>()?;
+        let arrays = arrays(args)?;
         let mut out = BooleanBuilder::with_capacity(rows);
         let mut row: Vec<Value> = Vec::with_capacity(arrays.len());
         for i in 0..rows {
@@ -476,8 +472,14 @@ impl ScalarUDFImpl for ReferenceFilter {
     }
 }
 
+/// A scalar function's arguments as arrays of its rows.
+pub(crate) fn arrays(args: ScalarFunctionArgs) -> DfResult<Vec<ArrayRef>> {
+    let rows = args.number_rows;
+    args.args.into_iter().map(|a| a.into_array(rows)).collect()
+}
+
 /// Row `i` of a lowered column as a value.
-fn cell(array: &ArrayRef, i: usize, name: &str) -> DfResult<Value> {
+pub(crate) fn cell(array: &ArrayRef, i: usize, name: &str) -> DfResult<Value> {
     if array.is_null(i) {
         return Ok(Value::Null);
     }

@@ -268,8 +268,8 @@ impl Engine {
     /// objectql's reference evaluator (the memory driver's). Both answer
     /// exactly the same; this switch exists to compare them. A query with
     /// parts DataFusion does not run yet with the protocol's meaning
-    /// (aggregation, JSON, UUID or vector columns)
-    /// runs in the evaluator either way; `explain` says which ran.
+    /// (`array_agg`, `string_agg`, `nearest`, JSON, UUID or vector
+    /// columns) runs in the evaluator either way; `explain` says which ran.
     #[cfg(feature = "federation")]
     pub fn joins_on_datafusion(&self) -> bool {
         self.inner

@@ -112,23 +112,6 @@ pub(crate) async fn find(session: &Session, q: &JoinedQuery) -> Result<Vec<Recor
 
 /// The Arrow batches of a lowered query, streamed.
 pub(crate) async fn stream(session: &Session, q: &JoinedQuery) -> Result<BatchStream> {
-    if q.rest.is_aggregate() && q.rest.limit == Some(0) {
-        // The evaluator computes every group before it pages, so a sum
-        // that overflows fails even under `limit: 0`; DataFusion would
-        // plan no aggregation at all. Every group is computed here too,
-        // and none returned.
-        let mut all = q.clone();
-        all.rest.limit = None;
-        all.rest.offset = None;
-        let df = session.federation_of_datasources()?.joined(&all).await?;
-        let s = df.execute_stream().await.map_err(from_datafusion)?;
-        let drained = s
-            .map_err(from_datafusion)
-            .try_for_each(|_| futures::future::ready(Ok(())));
-        return Ok(Box::pin(
-            futures::stream::once(drained).filter_map(|r| futures::future::ready(r.err().map(Err))),
-        ));
-    }
     let df = session.federation_of_datasources()?.joined(q).await?;
     let s = df.execute_stream().await.map_err(from_datafusion)?;
     Ok(Box::pin(s.map(|b| b.map_err(from_datafusion))))

@@ -412,7 +412,15 @@ async fn engine(spread: bool, dir: &std::path::Path, ls: &[Json], rs: &[Json]) -
 
 /// Fails at the first row where `got` and `want` differ (rows are long).
 fn same(got: &[Json], want: &[Json], what: &str) {
-    if let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {
+    same_by(got, want, |a, b| a == b, what);
+}
+
+/// [`same`] with rows compared by `eq`.
+fn same_by(got: &[Json], want: &[Json], eq: impl Fn(&Json, &Json) -> bool, what: &str) {
+    if let Some(i) = (0..got.len().max(want.len())).find(|&i| match (got.get(i), want.get(i)) {
+        (Some(a), Some(b)) => !eq(a, b),
+        _ => true,
+    }) {
         panic!(
             "{what}\nrow {i} of {} / {}:\n got  {:?}\n want {:?}",
             got.len(),
@@ -721,19 +729,7 @@ fn same_groups(got: &[Json], want: &[Json], ordered: bool, what: &str) {
         }
         rows
     };
-    let (got, want) = (sorted(got), sorted(want));
-    if let Some(i) = (0..got.len().max(want.len())).find(|&i| match (got.get(i), want.get(i)) {
-        (Some(a), Some(b)) => !close(a, b),
-        _ => true,
-    }) {
-        panic!(
-            "{what}\nrow {i} of {} / {}:\n got  {:?}\n want {:?}",
-            got.len(),
-            want.len(),
-            got.get(i),
-            want.get(i)
-        );
-    }
+    same_by(&sorted(got), &sorted(want), close, what);
 }
 
 /// Aggregations over rows joined across datasources (group by columns of
