@@ -32,8 +32,12 @@ const SCHEMA_TABLE: &str = "_objectql_schema";
 /// error, never a silent truncation or a zero date), and string literals
 /// without backslash escapes, so SQL text means what sqlparser printed.
 /// `PIPES_AS_CONCAT` (which sqlx adds by default) stays off: `||` is `OR`.
+/// `NO_AUTO_VALUE_ON_ZERO`: an integer key 0 given by the writer is stored
+/// as 0; without it, `AUTO_INCREMENT` takes 0 for "generate one", and the
+/// row lands under another key (or collides with key 1).
 const SQL_MODE: &str = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
-                        ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES";
+                        ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES,\
+                        NO_AUTO_VALUE_ON_ZERO";
 
 /// Keys per `IN` list when re-reading written rows.
 const KEYS_PER_SELECT: usize = 1_000;
