@@ -111,7 +111,7 @@ pub struct Federation {
 /// The most distinct join keys a hash join's build side sends to a scan
 /// of another datasource as a key list, by default (see
 /// [`Federation::with_join_key_limit`]).
-pub const DEFAULT_JOIN_KEY_LIMIT: usize = 10_000;
+pub const DEFAULT_JOIN_KEY_LIMIT: usize = 100_000;
 
 impl Federation {
     /// A federation over the objects of `catalog`; add their datasources

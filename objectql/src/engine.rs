@@ -141,7 +141,7 @@ pub(crate) struct Inner {
 }
 
 /// The default of [`Engine::join_key_limit`].
-pub const DEFAULT_JOIN_KEY_LIMIT: usize = 10_000;
+pub const DEFAULT_JOIN_KEY_LIMIT: usize = 100_000;
 
 /// The entry point: register datasources and object schemas, then read and
 /// write through one API whatever the storage.
