@@ -54,13 +54,6 @@ const POOL_SIZE: u32 = 10;
 // The server and the run's database
 // ---------------------------------------------------------------------------
 
-/// The server of this run.
-fn server_url() -> String {
-    std::env::var("OBJECTQL_BENCH_MYSQL_URL")
-        .or_else(|_| std::env::var("OBJECTQL_TEST_MYSQL_URL"))
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
-
 fn quoted(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -91,7 +84,7 @@ struct Scratch {
 
 impl Scratch {
     fn create() -> Self {
-        let url = server_url();
+        let url = objectql_benches::mysql_url();
         let schema = format!("oql_bench_{}", std::process::id());
         let rt = runtime();
         rt.block_on(admin(

@@ -56,13 +56,6 @@ const POOL_SIZE: u32 = 10;
 // The server and the run's schema
 // ---------------------------------------------------------------------------
 
-/// The server of this run.
-fn server_url() -> String {
-    std::env::var("OBJECTQL_BENCH_POSTGRES_URL")
-        .or_else(|_| std::env::var("OBJECTQL_TEST_POSTGRES_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -93,7 +86,7 @@ struct Scratch {
 
 impl Scratch {
     fn create() -> Self {
-        let url = server_url();
+        let url = objectql_benches::postgres_url();
         let schema = format!("oql_bench_{}", std::process::id());
         runtime().block_on(admin(
             &url,

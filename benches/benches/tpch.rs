@@ -96,18 +96,6 @@ const LOAD_CHUNK: usize = 10_000;
 // Servers and where the data lives
 // ---------------------------------------------------------------------------
 
-fn postgres_url() -> String {
-    std::env::var("OBJECTQL_BENCH_POSTGRES_URL")
-        .or_else(|_| std::env::var("OBJECTQL_TEST_POSTGRES_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn mysql_url() -> String {
-    std::env::var("OBJECTQL_BENCH_MYSQL_URL")
-        .or_else(|_| std::env::var("OBJECTQL_TEST_MYSQL_URL"))
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
-
 /// The scale factor (`OBJECTQL_TPCH_SF`, default 0.1).
 fn scale_factor() -> f64 {
     match std::env::var("OBJECTQL_TPCH_SF") {
@@ -135,8 +123,8 @@ impl Stores {
         let sqlite = std::env::temp_dir().join(format!("{tag}.db"));
         Self {
             tag,
-            postgres: postgres_url(),
-            mysql: mysql_url(),
+            postgres: objectql_benches::postgres_url(),
+            mysql: objectql_benches::mysql_url(),
             sqlite,
         }
     }
@@ -392,9 +380,7 @@ fn object(table: &Table, datasource: &str) -> ObjectSchema {
     }
     schema = schema.primary_key(table.key);
     for column in table.indexes {
-        let index: Index =
-            serde_json::from_value(serde_json::json!({ "fields": [column] })).unwrap();
-        schema = schema.index(index);
+        schema = schema.index(Index::on([*column]));
     }
     schema.datasource(datasource)
 }

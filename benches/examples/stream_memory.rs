@@ -38,12 +38,6 @@ const ROWS: u64 = 5_000_000;
 /// Rows between two samples.
 const EVERY: u64 = 500_000;
 
-fn server_url() -> String {
-    std::env::var("OBJECTQL_BENCH_POSTGRES_URL")
-        .or_else(|_| std::env::var("OBJECTQL_TEST_POSTGRES_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 /// `(VmRSS, VmHWM)` of this process, in KiB.
 fn rss_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
@@ -133,7 +127,7 @@ impl Drop for Scratch {
 }
 
 fn main() {
-    let url = server_url();
+    let url = objectql_benches::postgres_url();
     let schema = format!("oql_mem_{}", std::process::id());
     runtime().block_on(admin(
         &url,

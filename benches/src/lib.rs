@@ -30,6 +30,22 @@ impl Lcg {
     }
 }
 
+/// The PostgreSQL server the benchmarks use: `OBJECTQL_BENCH_POSTGRES_URL`,
+/// else `OBJECTQL_TEST_POSTGRES_URL`, else the local default.
+pub fn postgres_url() -> String {
+    std::env::var("OBJECTQL_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("OBJECTQL_TEST_POSTGRES_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The MySQL/MariaDB server the benchmarks use: `OBJECTQL_BENCH_MYSQL_URL`,
+/// else `OBJECTQL_TEST_MYSQL_URL`, else the local default.
+pub fn mysql_url() -> String {
+    std::env::var("OBJECTQL_BENCH_MYSQL_URL")
+        .or_else(|_| std::env::var("OBJECTQL_TEST_MYSQL_URL"))
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
 /// A current-thread tokio runtime: benchmarks measure single-threaded work.
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()

@@ -315,6 +315,37 @@ pub struct Index {
     pub kind: IndexKind,
 }
 
+impl Index {
+    /// A plain index (not unique, ordered, named by the driver) on
+    /// `fields`, in order.
+    pub fn on<S: Into<String>>(fields: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            name: None,
+            fields: fields.into_iter().map(Into::into).collect(),
+            unique: false,
+            kind: IndexKind::default(),
+        }
+    }
+
+    /// The same index, unique.
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// The same index, with this name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The same index, of this kind.
+    pub fn kind(mut self, kind: IndexKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
 /// The kind of an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -682,7 +713,10 @@ mod tests {
             ObjectSchema::new("t")
                 .primary_key("k")
                 .field(Field::new("k", "integer")),
-            ObjectSchema::new("t").field(Field::new("n", "integer")),
+            ObjectSchema::new("t")
+                .field(Field::new("n", "integer"))
+                .index(Index::on(["n"]))
+                .index(Index::on(["id", "n"]).unique().named("t_pair")),
         ];
         for schema in built {
             let key = schema.get(&schema.primary_key).map(|f| f.required);
@@ -691,5 +725,20 @@ mod tests {
             let back = json.and_then(|j| ObjectSchema::from_json(&j).map_err(|e| e.to_string()));
             assert_eq!(back.as_ref(), Ok(&schema));
         }
+    }
+
+    #[test]
+    fn an_index_built_in_rust_is_the_one_its_json_says() {
+        let built = Index::on(["a", "b"])
+            .unique()
+            .named("ab")
+            .kind(IndexKind::Hash);
+        let json =
+            serde_json::json!({"name": "ab", "fields": ["a", "b"], "unique": true, "type": "hash"});
+        let read: Result<Index, String> = serde_json::from_value(json).map_err(|e| e.to_string());
+        assert_eq!(read, Ok(built));
+        let plain: Result<Index, String> =
+            serde_json::from_value(serde_json::json!({"fields": ["a"]})).map_err(|e| e.to_string());
+        assert_eq!(plain, Ok(Index::on(["a"])));
     }
 }
