@@ -70,7 +70,7 @@ use datafusion_table_providers::postgres::PostgresTableFactory;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use objectql::federation::{Federation, ObjectScanExec, batches_to_records};
-use objectql::{Engine, Field, ObjectSchema, Query, Record, Value};
+use objectql::{Engine, Field, ObjectSchema, Query, Record, Value, quote_ident};
 use objectql_driver_mysql::sqlx::{self as mysqlx, Connection as _};
 use objectql_driver_postgres::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use objectql_driver_postgres::sqlx::{self, AssertSqlSafe, Row as _};
@@ -173,8 +173,8 @@ impl Stores {
                     self.mysql
                 )
             });
-        let name = quoted(&self.tag, '"');
-        let my_name = quoted(&self.tag, '`');
+        let name = quote_ident('"', &self.tag);
+        let my_name = quote_ident('`', &self.tag);
         if fresh {
             sqlx::raw_sql(AssertSqlSafe(format!(
                 "DROP SCHEMA IF EXISTS {name} CASCADE"
@@ -208,18 +208,13 @@ impl Stores {
     async fn raw_postgres(&self) -> PgPool {
         let options = PgConnectOptions::from_str(&self.postgres)
             .unwrap()
-            .options([("search_path", quoted(&self.tag, '"'))]);
+            .options([("search_path", quote_ident('"', &self.tag))]);
         PgPoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .unwrap()
     }
-}
-
-fn quoted(name: &str, quote: char) -> String {
-    let doubled = format!("{quote}{quote}");
-    format!("{quote}{}{quote}", name.replace(quote, &doubled))
 }
 
 // ---------------------------------------------------------------------------
