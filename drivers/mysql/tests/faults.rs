@@ -561,6 +561,15 @@ async fn a_bulk_insert_cancelled_inside_a_transaction_commits_none_of_its_rows()
         .await;
         let committed = tx.commit().await;
         let landed = committed_rows(&ns).await;
+        let what = format!(
+            "cut at {cut} ms (insert {}, commit {:?}, {landed} rows landed)",
+            if outcome.is_ok() {
+                "returned"
+            } else {
+                "cut off"
+            },
+            committed.as_ref().map_err(ToString::to_string)
+        );
         match (outcome, committed) {
             (Ok(r), Ok(())) => {
                 r.unwrap();
@@ -586,7 +595,7 @@ async fn a_bulk_insert_cancelled_inside_a_transaction_commits_none_of_its_rows()
                 panic!("cut at {cut} ms: the insert returned but commit failed: {e}")
             }
         }
-        until_no_open_transactions(&ns, &format!("cut at {cut} ms")).await;
+        until_no_open_transactions(&ns, &what).await;
         db.delete_many("big", objectql::Filter::always())
             .await
             .unwrap();
