@@ -216,6 +216,19 @@ pub trait Driver: Send + Sync + 'static {
     /// Counts the rows matching `filter`.
     async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64>;
 
+    /// About how many rows `object` holds, from what the datasource already
+    /// knows (its statistics, its metadata): cheap, never a scan of the
+    /// table, and possibly stale. `None` when the datasource cannot say
+    /// (the default: a driver need not implement it).
+    ///
+    /// The federation planner uses it to choose a hash join's build side:
+    /// the smaller side is built, and its keys narrow the scan of the
+    /// other side (see `objectql-federation`).
+    async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
+        let _ = (cx, object);
+        Ok(None)
+    }
+
     /// Distinct non-null values of `field` among rows matching `filter`, ascending.
     async fn distinct(
         &self,

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
@@ -15,11 +17,15 @@ use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_expr::expressions::{
     BinaryExpr, Column as PhysicalColumn, DynamicFilterPhysicalExpr, InListExpr, Literal,
 };
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
 };
+use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PhysicalExpr, PlanProperties,
@@ -67,6 +73,44 @@ pub struct ObjectScanExec {
     /// full when the node starts, so no other node of the plan waits on
     /// the transaction's connection while this one holds it).
     tx: Option<TxId>,
+    /// About how many rows the query's objects hold (the largest driver
+    /// estimate), for [`ExecutionPlan::partition_statistics`].
+    estimated_rows: Option<u64>,
+}
+
+/// The share of rows DataFusion assumes a filter keeps when it knows
+/// nothing about the filter's columns (`default_filter_selectivity`, 20%),
+/// applied per condition of a pushed query, for at most
+/// [`MAX_SELECTIVE_CONDITIONS`] conditions.
+const FILTER_SELECTIVITY: f64 = 0.2;
+const MAX_SELECTIVE_CONDITIONS: i32 = 3;
+
+/// About how many rows at most `objects` hold (the largest of their
+/// drivers' estimates; the rows of a join along a reference are at most
+/// those of its larger side). `None` when a driver cannot say, fails, or
+/// times out: the planner then keeps the joins' written order.
+pub(crate) async fn estimate_rows<'a>(
+    driver: &dyn Driver,
+    catalog: &Catalog,
+    objects: impl IntoIterator<Item = &'a str>,
+    timeout: Option<Duration>,
+) -> Option<u64> {
+    let mut largest: Option<u64> = None;
+    for object in objects {
+        let mut cx = Cx::new(catalog);
+        if let Some(t) = timeout {
+            cx = cx.with_timeout(t);
+        }
+        match driver.estimated_rows(cx, object).await {
+            Ok(Some(n)) => largest = Some(largest.map_or(n, |l| l.max(n))),
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!(error = %e, object, "no row estimate");
+                return None;
+            }
+        }
+    }
+    largest
 }
 
 impl ObjectScanExec {
@@ -99,7 +143,60 @@ impl ObjectScanExec {
             dynamic: Vec::new(),
             narrowed: Arc::new(Mutex::new(None)),
             tx: None,
+            estimated_rows: None,
         }
+    }
+
+    /// A node like this one (same query, driver, options), before it runs,
+    /// keeping `keep` of the driver's columns as `schema`; with the same
+    /// join keys.
+    fn rebuilt(&self, keep: Option<Vec<String>>, schema: SchemaRef) -> Self {
+        let mut node = ObjectScanExec::new(
+            self.datasource.clone(),
+            Arc::clone(&self.driver),
+            Arc::clone(&self.catalog),
+            self.query.clone(),
+            keep,
+            self.timeout,
+            schema,
+        )
+        .with_key_reduction(self.reduce)
+        .in_transaction(self.tx)
+        .with_estimated_rows(self.estimated_rows);
+        node.dynamic.clone_from(&self.dynamic);
+        node
+    }
+
+    /// The same node, knowing that its objects hold about `rows` rows
+    /// ([`Driver::estimated_rows`]).
+    pub(crate) fn with_estimated_rows(mut self, rows: Option<u64>) -> Self {
+        self.estimated_rows = rows;
+        self
+    }
+
+    /// About how many rows the node ships: its objects' estimated rows,
+    /// times [`FILTER_SELECTIVITY`] per condition of its filter (for up to
+    /// three), at most its limit. `None` without an estimate.
+    // An estimate: row counts far below 2^52, and the result rounded up and
+    // clamped to a count.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    pub fn estimated_output_rows(&self) -> Option<usize> {
+        let rows = self.estimated_rows? as f64;
+        let conditions = match &self.query.filter {
+            None => 0,
+            Some(Filter::And(all)) => i32::try_from(all.len()).unwrap_or(i32::MAX),
+            Some(_) => 1,
+        };
+        let mut out = rows * FILTER_SELECTIVITY.powi(conditions.min(MAX_SELECTIVE_CONDITIONS));
+        if let Some(limit) = self.query.limit {
+            out = out.min(limit as f64);
+        }
+        // A float estimate to a count: rounded up, clamped.
+        Some(out.ceil().clamp(0.0, usize::MAX as f64) as usize)
     }
 
     /// The same node, running its query in transaction `tx` (or outside
@@ -190,6 +287,73 @@ impl DisplayAs for ObjectScanExec {
             }
         }
     }
+}
+
+/// Drops the join keys DataFusion handed to a scan whenever they may name
+/// the wrong column.
+///
+/// DataFusion 55 moves a filter from a node to its child by column *name*
+/// (`FilterRemapper`, and a projection's reverse alias map), so below a
+/// hash join, a node whose output has two columns of one name (`o.id` and
+/// `c.id` both print as `id`) can hand a join's key filter on one of them
+/// to a scan as a filter on the other: narrowed by keys of the wrong
+/// column, the scan dropped rows that matched. A scan under such a node
+/// (or with such columns itself) runs without join keys: it ships more
+/// rows, never a wrong answer. Runs after every DataFusion rule.
+#[derive(Debug, Default)]
+pub(crate) struct GuardJoinKeys;
+
+impl PhysicalOptimizerRule for GuardJoinKeys {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        guard_keys(plan, false, false)
+    }
+
+    fn name(&self) -> &'static str {
+        "objectql_guard_join_keys"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+fn has_duplicate_names(schema: &SchemaRef) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    schema.fields().iter().any(|f| !seen.insert(f.name()))
+}
+
+/// [`GuardJoinKeys`] on `plan`: `below_join`, a hash join is above it;
+/// `ambiguous`, a node between that join and `plan` has two columns of one
+/// name.
+fn guard_keys(
+    plan: Arc<dyn ExecutionPlan>,
+    below_join: bool,
+    ambiguous: bool,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let ambiguous = ambiguous || (below_join && has_duplicate_names(&plan.schema()));
+    if let Some(scan) = plan.downcast_ref::<ObjectScanExec>() {
+        if ambiguous && !scan.dynamic.is_empty() {
+            let mut bare = scan.rebuilt(scan.keep.clone(), Arc::clone(&scan.schema));
+            bare.dynamic = Vec::new();
+            return Ok(Arc::new(bare));
+        }
+        return Ok(plan);
+    }
+    let below_join = below_join || plan.downcast_ref::<HashJoinExec>().is_some();
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    let guarded = children
+        .into_iter()
+        .map(|child| guard_keys(child, below_join, ambiguous))
+        .collect::<DfResult<Vec<_>>>()?;
+    // Unchanged children: the same plan back.
+    replace_children_if_necessary(plan, guarded)
 }
 
 /// `query` narrowed by what translates of the current state of the
@@ -414,6 +578,53 @@ impl ExecutionPlan for ObjectScanExec {
         Vec::new()
     }
 
+    /// Folds a projection that only picks, orders and renames its columns
+    /// (what sits on a pushed subtree, naming its columns back) into the
+    /// node, which then outputs the projection's schema.
+    ///
+    /// Besides saving a step, this keeps join keys on the right column:
+    /// DataFusion 55 pushes a filter through a `ProjectionExec` by column
+    /// *name*, so when two output columns share a name (`o.id` and `c.id`
+    /// both print as `id`) a hash join's key filter on the first reached
+    /// the scan on the second, and the join lost its matches (found by the
+    /// differential test once join order followed the row estimates).
+    fn try_swapping_with_projection(
+        &self,
+        projection: &ProjectionExec,
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(current) = &self.keep else {
+            return Ok(None);
+        };
+        if !self.dynamic.is_empty() {
+            return Ok(None);
+        }
+        let mut keep = Vec::with_capacity(projection.expr().len());
+        for e in projection.expr() {
+            let Some(key) = e
+                .expr
+                .downcast_ref::<PhysicalColumn>()
+                .and_then(|c| current.get(c.index()))
+            else {
+                return Ok(None);
+            };
+            keep.push(key.clone());
+        }
+        Ok(Some(Arc::new(
+            self.rebuilt(Some(keep), projection.schema()),
+        )))
+    }
+
+    /// The rows it is expected to ship ([`Self::estimated_output_rows`],
+    /// inexact), so that DataFusion builds a hash join on its smaller side
+    /// and sends that side's keys to the larger one.
+    fn partition_statistics(&self, _partition: Option<usize>) -> DfResult<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema);
+        if let Some(n) = self.estimated_output_rows() {
+            stats.num_rows = Precision::Inexact(n);
+        }
+        Ok(Arc::new(stats))
+    }
+
     fn apply_expressions(
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
@@ -458,18 +669,9 @@ impl ExecutionPlan for ObjectScanExec {
         if dynamic.is_empty() {
             return Ok(result);
         }
-        let mut node = ObjectScanExec::new(
-            self.datasource.clone(),
-            Arc::clone(&self.driver),
-            Arc::clone(&self.catalog),
-            self.query.clone(),
-            self.keep.clone(),
-            self.timeout,
-            Arc::clone(&self.schema),
-        )
-        .with_key_reduction(true)
-        .in_transaction(self.tx);
-        node.dynamic = self.dynamic.iter().cloned().chain(dynamic).collect();
+        let mut node = self.rebuilt(self.keep.clone(), Arc::clone(&self.schema));
+        node.reduce = true;
+        node.dynamic.extend(dynamic);
         Ok(result.with_updated_node(Arc::new(node)))
     }
 

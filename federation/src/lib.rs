@@ -73,6 +73,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -216,7 +217,12 @@ impl Federation {
         // dynamic filter is then plain bounds and keys, which translate;
         // a partitioned join's is a `CASE` over hash partitions.
         optimizer.repartition_joins = !self.options.pushdown;
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(exec::GuardJoinKeys))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         if self.options.pushdown {
             ctx.add_optimizer_rule(Arc::new(PushSubtrees));
         }

@@ -15,7 +15,7 @@ use objectql_driver::{Driver, TxId};
 use objectql_query_ast::{Catalog, Error, Query};
 
 use crate::error::to_datafusion;
-use crate::exec::ObjectScanExec;
+use crate::exec::{ObjectScanExec, estimate_rows};
 use crate::table::ObjectTable;
 
 /// One validated query on one driver, as a table. Its columns are the
@@ -99,6 +99,11 @@ impl TableProvider for QueryTable {
             ),
             None => (self.keys.clone(), Arc::clone(&self.schema)),
         };
+        let mut objects: Vec<&str> = self.query.object.iter().map(String::as_str).collect();
+        for join in &self.query.joins {
+            objects.push(&join.object);
+        }
+        let estimate = estimate_rows(&*self.driver, &self.catalog, objects, self.timeout).await;
         Ok(Arc::new(
             ObjectScanExec::new(
                 self.datasource.clone(),
@@ -110,7 +115,8 @@ impl TableProvider for QueryTable {
                 schema,
             )
             .with_key_reduction(true)
-            .in_transaction(self.tx),
+            .in_transaction(self.tx)
+            .with_estimated_rows(estimate),
         ))
     }
 }

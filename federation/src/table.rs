@@ -23,7 +23,7 @@ use objectql_query_ast::{
 };
 
 use crate::error::to_datafusion;
-use crate::exec::ObjectScanExec;
+use crate::exec::{ObjectScanExec, estimate_rows};
 use crate::translate::to_filter;
 use crate::write::{Write, WriteExec, assigned_value};
 
@@ -219,6 +219,7 @@ impl ObjectTable {
         state: &dyn Session,
         names: &[String],
         filters: &[Expr],
+        estimate: Option<u64>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let mut needed = names.to_vec();
         let mut unqualified = Vec::with_capacity(filters.len());
@@ -269,7 +270,8 @@ impl ObjectTable {
                 self.options.timeout,
                 Arc::clone(&read),
             )
-            .with_key_reduction(self.options.pushdown),
+            .with_key_reduction(self.options.pushdown)
+            .with_estimated_rows(estimate),
         );
         let predicate = conjunction(unqualified)
             .ok_or_else(|| to_datafusion(Error::internal("no filter to run locally")))?;
@@ -488,10 +490,17 @@ impl TableProvider for ObjectTable {
         }
         let query =
             validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
+        let estimate = estimate_rows(
+            &*self.driver,
+            &self.catalog,
+            [self.object.as_str()],
+            self.options.timeout,
+        )
+        .await;
         match self.driver.accepts(&self.catalog, &query) {
             Ok(()) => {}
             Err(Error::Unsupported { .. }) if query.filter.is_some() => {
-                return self.scan_filtering_locally(state, &names, filters);
+                return self.scan_filtering_locally(state, &names, filters, estimate);
             }
             Err(e) => return Err(to_datafusion(e)),
         }
@@ -505,7 +514,8 @@ impl TableProvider for ObjectTable {
                 self.options.timeout,
                 out_schema,
             )
-            .with_key_reduction(self.options.pushdown),
+            .with_key_reduction(self.options.pushdown)
+            .with_estimated_rows(estimate),
         ))
     }
 }

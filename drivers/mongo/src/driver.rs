@@ -940,6 +940,18 @@ impl Driver for MongoDriver {
         })))
     }
 
+    /// `estimatedDocumentCount`: the collection's metadata, not a scan.
+    async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
+        let coll = self.coll(cx.schema(object)?.table())?;
+        self.limited(cx, async {
+            coll.estimated_document_count()
+                .await
+                .map(Some)
+                .map_err(|e| from_mongo(e, "estimating the collection's documents"))
+        })
+        .await
+    }
+
     async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64> {
         let compiler = MongoCompiler::new(cx.catalog);
         let f = compiler.filter(object, filter)?;

@@ -635,6 +635,30 @@ impl Driver for SqliteDriver {
         Ok(stream.boxed())
     }
 
+    /// The table's largest rowid: found in its b-tree without a scan, and
+    /// equal to the row count until rows are deleted from the middle.
+    async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
+        let sql = format!(
+            "SELECT max(rowid) FROM {}",
+            quote_ident('"', cx.schema(object)?.table())
+        );
+        let what = "estimating the table's rows";
+        let conn = self.handle(cx.tx).await?;
+        let mut rows = conn
+            .track(conn.query(&sql, ()))
+            .await
+            .map_err(|e| from_libsql(e, what))?;
+        let Some(row) = rows.next().await.map_err(|e| from_libsql(e, what))? else {
+            return Ok(None);
+        };
+        Ok(match row.get_value(0).map_err(|e| from_libsql(e, what))? {
+            libsql::Value::Integer(n) => u64::try_from(n).ok(),
+            // An empty table.
+            libsql::Value::Null => Some(0),
+            _ => None,
+        })
+    }
+
     async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64> {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.count(object, filter)?;

@@ -256,6 +256,10 @@ impl Driver for TursoDriver {
         self.inner.count(cx, object, filter).await
     }
 
+    async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
+        self.inner.estimated_rows(cx, object).await
+    }
+
     async fn distinct(
         &self,
         cx: Cx<'_>,

@@ -448,3 +448,82 @@ async fn join_keys_past_the_bind_limit_go_in_chunks() {
     let whole = fed.clone().with_join_key_limit(0);
     assert_eq!(whole.sql_rows(q).await.expect("rows"), want);
 }
+
+/// Join order from the drivers' row estimates (`Driver::estimated_rows`):
+/// the large table is written first, yet the hash join is built on the
+/// small one, whose keys then narrow the scan of the large one, so both
+/// sides ship only the rows that match. Built in written order, the large
+/// side would ship all of its 2,000 rows.
+#[tokio::test]
+async fn the_join_is_built_on_the_side_the_estimates_say_is_smaller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = |name: &str, datasource: &str| {
+        ObjectSchema::from_json(&serde_json::json!({
+            "name": name, "datasource": datasource, "fields": {"key": {"type": "text"}}
+        }))
+        .expect("schema")
+    };
+    let mut catalog = Catalog::new();
+    catalog.insert(schema("events", "m")).expect("catalog");
+    catalog.insert(schema("picked", "s")).expect("catalog");
+    let memory = common::memory();
+    let sqlite = common::sqlite(dir.path(), "picked").await;
+    let events: Vec<Record> = (0..2_000)
+        .map(|n| {
+            rec(&[
+                ("id", Value::from(format!("e{n:04}"))),
+                ("key", Value::from(format!("k{n}"))),
+            ])
+        })
+        .collect();
+    let picked: Vec<Record> = [5, 500, 1_500]
+        .iter()
+        .map(|n| {
+            rec(&[
+                ("id", Value::from(format!("p{n}"))),
+                ("key", Value::from(format!("k{n}"))),
+            ])
+        })
+        .collect();
+    common::load(&memory, &catalog, "events", events).await;
+    common::load(&sqlite, &catalog, "picked", picked).await;
+    let cx = || objectql_driver::Cx::new(&catalog);
+    assert_eq!(
+        memory
+            .estimated_rows(cx(), "events")
+            .await
+            .expect("estimate"),
+        Some(2_000)
+    );
+    assert_eq!(
+        sqlite
+            .estimated_rows(cx(), "picked")
+            .await
+            .expect("estimate"),
+        Some(3)
+    );
+    let fed = Federation::new(Arc::new(catalog.clone()))
+        .datasource("m", memory)
+        .datasource("s", sqlite);
+    let q = "SELECT e.id FROM m.events e JOIN s.picked p ON e.key = p.key ORDER BY e.id";
+    let plan = fed.explain(q, true).await.expect("explain analyze");
+    let shipped = |scan: &str| -> Vec<String> {
+        plan.lines()
+            .skip_while(|l| !l.contains(scan))
+            .take(4)
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    assert!(
+        shipped("driver:sqlite s.picked").contains(&"rows shipped: 3".to_owned()),
+        "{plan}"
+    );
+    assert!(
+        shipped("driver:memory m.events").contains(&"rows shipped: 3".to_owned()),
+        "the large side was not narrowed by the small side's keys:\n{plan}"
+    );
+    assert_eq!(
+        column(&fed.sql_rows(q).await.expect("rows"), "id"),
+        vec!["\"e0005\"", "\"e0500\"", "\"e1500\""]
+    );
+}

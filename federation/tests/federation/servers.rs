@@ -98,3 +98,41 @@ async fn mysql_and_mongo() {
     cleanup(&my, &["crm_e", "shop_f"]).await;
     cleanup(&mg, &["shop_e", "crm_f"]).await;
 }
+
+/// `Driver::estimated_rows` on each server: an answer from the server's
+/// statistics, not an error, and of the table's size. MongoDB's comes from
+/// the collection's metadata (exact); MariaDB's `TABLE_ROWS` is InnoDB's
+/// sampled estimate; PostgreSQL's is `None` until the table is analyzed
+/// (its arithmetic has a unit test in the driver).
+#[tokio::test]
+async fn row_estimates_come_from_each_servers_statistics() {
+    let pg = Postgres::from_env();
+    let my = MySql::from_env();
+    let mongo = mongo();
+    let harnesses: [&dyn Harness; 3] = [&pg, &my, &mongo];
+    let rows = common::rules_rows();
+    let n = rows.len() as u64;
+    for harness in harnesses {
+        let driver = connect(harness, "estimates").await;
+        let catalog = catalog_with("d");
+        common::load(&driver, &catalog, "t", rows.clone()).await;
+        let estimate = driver
+            .estimated_rows(objectql_driver::Cx::new(&catalog), "t")
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", harness.name()));
+        match harness.name().as_str() {
+            "mongodb" => assert_eq!(estimate, Some(n), "mongodb"),
+            "mysql" => assert!(
+                estimate.is_some_and(|e| e <= 10 * n),
+                "mysql: {estimate:?} for {n} rows"
+            ),
+            _ => assert!(
+                estimate.is_none_or(|e| e <= 10 * n),
+                "{}: {estimate:?} for {n} rows",
+                harness.name()
+            ),
+        }
+        driver.close().await.expect("close");
+        cleanup(harness, &["estimates"]).await;
+    }
+}
