@@ -301,7 +301,7 @@ impl DisplayAs for ObjectScanExec {
 /// (or with such columns itself) runs without join keys: it ships more
 /// rows, never a wrong answer. Runs after every DataFusion rule.
 #[derive(Debug, Default)]
-pub(crate) struct GuardJoinKeys;
+pub struct GuardJoinKeys;
 
 impl PhysicalOptimizerRule for GuardJoinKeys {
     fn optimize(
@@ -658,7 +658,9 @@ impl ExecutionPlan for ObjectScanExec {
             PushedDown::No;
             parents.len()
         ]);
-        if phase != FilterPushdownPhase::Post || !self.reduce {
+        // Two output columns of one name: DataFusion may have put a key
+        // filter on the wrong one (see [`GuardJoinKeys`]).
+        if phase != FilterPushdownPhase::Post || !self.reduce || has_duplicate_names(&self.schema) {
             return Ok(result);
         }
         let dynamic: Vec<Arc<dyn PhysicalExpr>> = parents

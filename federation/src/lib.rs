@@ -83,7 +83,7 @@ use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
 pub use crate::error::from_datafusion;
-pub use crate::exec::ObjectScanExec;
+pub use crate::exec::{GuardJoinKeys, ObjectScanExec};
 pub use crate::joined::{JoinedQuery, Source};
 pub use crate::subtree::PushSubtrees;
 pub use crate::table::{ObjectTable, ScanOptions};
@@ -220,7 +220,7 @@ impl Federation {
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(exec::GuardJoinKeys))
+            .with_physical_optimizer_rule(Arc::new(GuardJoinKeys))
             .build();
         let ctx = SessionContext::new_with_state(state);
         if self.options.pushdown {

@@ -71,7 +71,13 @@ impl ScanOptions {
 /// projection and (when every filter is exact) the limit go into one
 /// validated query that the driver runs; its batches stream through.
 ///
-/// Register it in any `SessionContext`:
+/// Register it in any `SessionContext`. When that context pushes hash join
+/// keys down (DataFusion's `enable_join_dynamic_filter_pushdown`), add
+/// [`crate::GuardJoinKeys`] as its last physical optimizer rule: DataFusion
+/// 55 can hand a scan the keys of the wrong column below a node with two
+/// columns of one name, and the rule keeps such scans unnarrowed.
+/// [`crate::Federation::context`] has it.
+///
 ///
 /// ```
 /// # use std::sync::Arc;
