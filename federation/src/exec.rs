@@ -175,8 +175,9 @@ impl ObjectScanExec {
     }
 
     /// About how many rows the node ships: its objects' estimated rows,
-    /// times [`FILTER_SELECTIVITY`] per condition of its filter (for up to
-    /// three), at most its limit. `None` without an estimate.
+    /// times 20% (DataFusion's default filter selectivity) per condition
+    /// of its filter (for up to three), at most its limit. `None` without
+    /// an estimate.
     // An estimate: row counts far below 2^52, and the result rounded up and
     // clamped to a count.
     #[allow(
