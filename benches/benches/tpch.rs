@@ -204,6 +204,37 @@ impl Stores {
         my.close().await.unwrap();
     }
 
+    /// Refreshes the servers' statistics of every table, as autovacuum
+    /// and InnoDB would in time: the federation orders its joins by the
+    /// drivers' row estimates, and PostgreSQL has none for a table never
+    /// analyzed.
+    async fn analyze(&self) {
+        let mut pg = sqlx::PgConnection::connect(&self.postgres).await.unwrap();
+        let mut my = mysqlx::MySqlConnection::connect(&self.mysql).await.unwrap();
+        let schema = quote_ident('"', &self.tag);
+        let database = quote_ident('`', &self.tag);
+        for table in &TABLES {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "ANALYZE {schema}.{}",
+                quote_ident('"', table.name)
+            )))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+            if table.home == Home::Mysql {
+                mysqlx::raw_sql(mysqlx::AssertSqlSafe(format!(
+                    "ANALYZE TABLE {database}.{}",
+                    quote_ident('`', table.name)
+                )))
+                .execute(&mut my)
+                .await
+                .unwrap();
+            }
+        }
+        pg.close().await.unwrap();
+        my.close().await.unwrap();
+    }
+
     /// A raw sqlx pool on the all-in-PostgreSQL tables.
     async fn raw_postgres(&self) -> PgPool {
         let options = PgConnectOptions::from_str(&self.postgres)
@@ -490,6 +521,7 @@ async fn load(stores: &Stores, sf: f64) -> Engines {
     }
     if complete {
         eprintln!("tpch: data at SF {sf} already loaded ({})", stores.tag);
+        stores.analyze().await;
         return engines;
     }
     engines.federated.close().await.unwrap();
@@ -517,6 +549,7 @@ async fn load(stores: &Stores, sf: f64) -> Engines {
             started.elapsed()
         );
     }
+    stores.analyze().await;
     engines
 }
 

@@ -33,6 +33,14 @@ fn orders(datasource: &str) -> ObjectSchema {
     .expect("schema")
 }
 
+/// An object with one text field, `key`.
+fn keyed(name: &str, datasource: &str) -> ObjectSchema {
+    ObjectSchema::from_json(&serde_json::json!({
+        "name": name, "datasource": datasource, "fields": {"key": {"type": "text"}}
+    }))
+    .expect("schema")
+}
+
 fn rec(pairs: &[(&str, Value)]) -> Record {
     pairs
         .iter()
@@ -395,15 +403,9 @@ async fn join_keys_narrow_the_other_side_and_the_rows_shipped_are_reported() {
 #[tokio::test]
 async fn join_keys_past_the_bind_limit_go_in_chunks() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = |name: &str, datasource: &str| {
-        ObjectSchema::from_json(&serde_json::json!({
-            "name": name, "datasource": datasource, "fields": {"key": {"type": "text"}}
-        }))
-        .expect("schema")
-    };
     let mut catalog = Catalog::new();
-    catalog.insert(schema("wanted", "m")).expect("catalog");
-    catalog.insert(schema("big", "s")).expect("catalog");
+    catalog.insert(keyed("wanted", "m")).expect("catalog");
+    catalog.insert(keyed("big", "s")).expect("catalog");
     let memory = common::memory();
     let sqlite = common::sqlite(dir.path(), "big").await;
     let key = |n: usize| Value::from(format!("k{n:05}"));
@@ -457,15 +459,9 @@ async fn join_keys_past_the_bind_limit_go_in_chunks() {
 #[tokio::test]
 async fn the_join_is_built_on_the_side_the_estimates_say_is_smaller() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = |name: &str, datasource: &str| {
-        ObjectSchema::from_json(&serde_json::json!({
-            "name": name, "datasource": datasource, "fields": {"key": {"type": "text"}}
-        }))
-        .expect("schema")
-    };
     let mut catalog = Catalog::new();
-    catalog.insert(schema("events", "m")).expect("catalog");
-    catalog.insert(schema("picked", "s")).expect("catalog");
+    catalog.insert(keyed("events", "m")).expect("catalog");
+    catalog.insert(keyed("picked", "s")).expect("catalog");
     let memory = common::memory();
     let sqlite = common::sqlite(dir.path(), "picked").await;
     let events: Vec<Record> = (0..2_000)
