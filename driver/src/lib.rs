@@ -223,7 +223,9 @@ pub trait Driver: Send + Sync + 'static {
     ///
     /// The federation planner uses it to choose a hash join's build side:
     /// the smaller side is built, and its keys narrow the scan of the
-    /// other side (see `objectql-federation`).
+    /// other side (see `objectql-federation`). It asks outside any
+    /// transaction (`cx.tx` is `None`), so a driver may read its
+    /// statistics on any connection.
     async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
         let _ = (cx, object);
         Ok(None)

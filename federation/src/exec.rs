@@ -88,13 +88,20 @@ const MAX_SELECTIVE_CONDITIONS: i32 = 3;
 /// About how many rows at most `objects` hold (the largest of their
 /// drivers' estimates; the rows of a join along a reference are at most
 /// those of its larger side). `None` when a driver cannot say, fails, or
-/// times out: the planner then keeps the joins' written order.
+/// times out: the planner then keeps the joins' written order. Also `None`
+/// for a scan inside transaction `tx`: a server driver reads its
+/// statistics on a pooled connection, which a small pool may only free
+/// when the transaction ends.
 pub(crate) async fn estimate_rows<'a>(
     driver: &dyn Driver,
     catalog: &Catalog,
     objects: impl IntoIterator<Item = &'a str>,
     timeout: Option<Duration>,
+    tx: Option<TxId>,
 ) -> Option<u64> {
+    if tx.is_some() {
+        return None;
+    }
     let mut largest: Option<u64> = None;
     for object in objects {
         let mut cx = Cx::new(catalog);

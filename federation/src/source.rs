@@ -103,7 +103,8 @@ impl TableProvider for QueryTable {
         for join in &self.query.joins {
             objects.push(&join.object);
         }
-        let estimate = estimate_rows(&*self.driver, &self.catalog, objects, self.timeout).await;
+        let estimate =
+            estimate_rows(&*self.driver, &self.catalog, objects, self.timeout, self.tx).await;
         Ok(Arc::new(
             ObjectScanExec::new(
                 self.datasource.clone(),

@@ -78,7 +78,6 @@ impl ScanOptions {
 /// columns of one name, and the rule keeps such scans unnarrowed.
 /// [`crate::Federation::context`] has it.
 ///
-///
 /// ```
 /// # use std::sync::Arc;
 /// # use objectql_federation::ObjectTable;
@@ -501,6 +500,7 @@ impl TableProvider for ObjectTable {
             &self.catalog,
             [self.object.as_str()],
             self.options.timeout,
+            None,
         )
         .await;
         match self.driver.accepts(&self.catalog, &query) {

@@ -431,10 +431,10 @@ impl Driver for MemoryDriver {
         eval::count(&table.columns, table.rows(), filter)
     }
 
-    /// Exact: the number of rows the table holds.
+    /// Exact: the table's count of live rows (kept, not counted).
     async fn estimated_rows(&self, cx: Cx<'_>, object: &str) -> Result<Option<u64>> {
         let table = self.snapshot(cx.tx, object)?;
-        Ok(Some(table.rows().count() as u64))
+        Ok(Some(table.live as u64))
     }
 
     async fn distinct(
