@@ -10,10 +10,12 @@
 //! see [`to_filter`], and classified by the driver), the projection, and
 //! the limit when every filter is exact. A federation's contexts also
 //! push whole single-datasource subtrees (joins, filters, grouping, sort,
-//! paging) down as one driver query ([`PushSubtrees`]), and send a hash
-//! join's build-side keys to the scan of the other side when it starts
-//! ([`Federation::with_join_key_limit`]; a key list past the driver's bind
-//! limit goes in chunks, one driver query each). Every decision asks the driver
+//! paging) down as one driver query ([`PushSubtrees`]), after regrouping
+//! inner joins so that the tables of one datasource join each other first
+//! ([`ClusterJoins`]), and send a hash join's build-side keys to the scan
+//! of the other side when it starts ([`Federation::with_join_key_limit`];
+//! a key list past the driver's bind limit goes in chunks, one driver
+//! query each). Every decision asks the driver
 //! at plan time (`Driver::accepts`, `Driver::classify`). DataFusion runs
 //! the rest (joins across datasources, what a driver cannot evaluate
 //! exactly) and streams the driver's Arrow batches through; no table is
@@ -55,6 +57,7 @@
 //! ```
 
 mod catalog;
+mod cluster;
 mod error;
 mod exec;
 mod explain;
@@ -82,6 +85,7 @@ use objectql_driver::{BatchStream, Driver};
 use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
+pub use crate::cluster::ClusterJoins;
 pub use crate::error::from_datafusion;
 pub use crate::exec::{GuardJoinKeys, ObjectScanExec};
 pub use crate::joined::{JoinedQuery, Source};
@@ -224,6 +228,7 @@ impl Federation {
             .build();
         let ctx = SessionContext::new_with_state(state);
         if self.options.pushdown {
+            ctx.add_optimizer_rule(Arc::new(ClusterJoins));
             ctx.add_optimizer_rule(Arc::new(PushSubtrees));
         }
         ctx

@@ -141,6 +141,26 @@ fn and(a: Option<Filter>, b: Filter) -> Filter {
     }
 }
 
+/// The datasource of `plan` when it is one object's scan that
+/// [`PushSubtrees`] can join with others of that datasource (a table with
+/// its filters, no join, grouping, sort or paging yet): its name and its
+/// driver's address, so two datasources of one name on different drivers
+/// differ.
+pub(crate) fn joinable_datasource(plan: &LogicalPlan) -> Option<(String, usize)> {
+    let sub = lower(plan)?;
+    if sub.stage > Stage::Where || !sub.query.joins.is_empty() {
+        return None;
+    }
+    let driver = Arc::as_ptr(sub.table.driver()).cast::<()>() as usize;
+    Some((sub.table.datasource().to_owned(), driver))
+}
+
+/// Whether `plan`'s whole subtree has a QueryAST form (whether
+/// [`PushSubtrees`] would push it, the driver's plan-time verdict aside).
+pub(crate) fn lowers(plan: &LogicalPlan) -> bool {
+    lower(plan).is_some()
+}
+
 /// The QueryAST form of `plan`'s whole subtree, if it has one.
 fn lower(plan: &LogicalPlan) -> Option<Sub> {
     match plan {

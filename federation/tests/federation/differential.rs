@@ -1,11 +1,13 @@
 //! 1,000 generated SQL queries (joins of two or three objects, filters on
-//! every side, aggregates, sorts with paging) over the same data in three
+//! every side, aggregates, sorts with paging) over the same data in four
 //! layouts:
 //!
 //! - `whole`: every object in one SQLite datasource, so whole subtrees
 //!   (joins, filters, grouping, sort, paging) go to SQLite as one query;
 //! - `spread`: `cust` and `item` in SQLite, `ord` in memory, so DataFusion
 //!   joins across datasources and pushes what each side can run;
+//! - `paired`: `ord` and `item` in SQLite, `cust` in memory, so inner
+//!   joins are regrouped for `ord ⋈ item` to go to SQLite whole;
 //! - the reference: every object in memory with pushdown off, so DataFusion
 //!   alone answers, with SQL's own meaning.
 //!
@@ -350,11 +352,24 @@ async fn a_thousand_generated_sql_queries_agree_pushed_whole_spread_and_unpushed
         }
     })
     .await;
+    // `ord` and `item` together, `cust` apart: a chain `cust ⋈ ord ⋈
+    // item` is regrouped so that `ord ⋈ item` goes to SQLite whole.
+    let paired_sqlite = common::sqlite(dir.path(), "paired").await;
+    let paired_memory = common::memory();
+    let paired = federation(&data, &|o| {
+        if o == "cust" {
+            ("b", Arc::clone(&paired_memory))
+        } else {
+            ("a", Arc::clone(&paired_sqlite))
+        }
+    })
+    .await;
     let memory = common::memory();
     let reference = federation(&data, &|_| ("m", Arc::clone(&memory)))
         .await
         .with_pushdown(false);
     let mut pushed_whole = 0;
+    let (mut three_inner, mut regrouped) = (0, 0);
     let mut nonempty = 0;
     for n in 0..QUERIES {
         let q = query(&mut rng);
@@ -380,6 +395,28 @@ async fn a_thousand_generated_sql_queries_agree_pushed_whole_spread_and_unpushed
             .await
             .unwrap_or_else(|e| panic!("query {n}: spread: {q}: {e}"));
         assert_eq!(got, want, "query {n}, spread: {spread_sql}");
+        let paired_sql = in_layout(&q, &|o| if o == "cust" { "b" } else { "a" });
+        let got = paired
+            .sql_rows(&paired_sql)
+            .await
+            .unwrap_or_else(|e| panic!("query {n}: paired: {q}: {e}"));
+        assert_eq!(got, want, "query {n}, paired: {paired_sql}");
+        // `cust` joined first, then `ord` and `item` with inner joins only:
+        // regrouped, `ord ⋈ item` goes to SQLite as one query.
+        if q.starts_with("SELECT")
+            && q.contains("FROM {cust}")
+            && q.contains("{item}")
+            && !["LEFT", "RIGHT", "FULL"].iter().any(|k| q.contains(k))
+        {
+            let plan = paired.explain(&paired_sql, false).await.expect("explain");
+            three_inner += 1;
+            if plan
+                .lines()
+                .any(|l| l.contains("query: ") && l.contains(r#""joins""#))
+            {
+                regrouped += 1;
+            }
+        }
         if n % 4 == 0 {
             let got = whole
                 .clone()
@@ -391,7 +428,13 @@ async fn a_thousand_generated_sql_queries_agree_pushed_whole_spread_and_unpushed
         }
     }
     println!(
-        "{QUERIES} queries: {nonempty} with rows; {pushed_whole} ran as one SQLite query in `whole`"
+        "{QUERIES} queries: {nonempty} with rows; {pushed_whole} ran as one SQLite query in \
+         `whole`; of {three_inner} inner joins `cust ⋈ ord ⋈ item`, {regrouped} pushed \
+         `ord ⋈ item` whole in `paired`"
+    );
+    assert!(
+        three_inner > 0 && regrouped * 10 >= three_inner * 5,
+        "inner joins of the three objects must be regrouped: {regrouped}/{three_inner}"
     );
     assert!(
         nonempty * 10 >= QUERIES * 6,

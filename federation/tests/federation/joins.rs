@@ -523,3 +523,123 @@ async fn the_join_is_built_on_the_side_the_estimates_say_is_smaller() {
         vec!["\"e0005\"", "\"e0500\"", "\"e1500\""]
     );
 }
+
+fn lines(datasource: &str) -> ObjectSchema {
+    ObjectSchema::from_json(&serde_json::json!({
+        "name": "lines",
+        "datasource": datasource,
+        "fields": {
+            "order": {"type": "lookup", "reference": "orders"},
+            "customer": {"type": "lookup", "reference": "customers"},
+            "qty": {"type": "integer"}
+        }
+    }))
+    .expect("schema")
+}
+
+fn line_rows() -> Vec<Record> {
+    let l = |id: &str, order: Option<&str>, customer: &str, qty: i64| {
+        rec(&[
+            ("id", id.into()),
+            ("order", order.map_or(Value::Null, Value::from)),
+            ("customer", customer.into()),
+            ("qty", qty.into()),
+        ])
+    };
+    vec![
+        l("l1", Some("o1"), "c1", 2),
+        l("l2", Some("o1"), "c1", 5),
+        l("l3", Some("o3"), "c2", 1),
+        l("l4", Some("o5"), "c4", 3),
+        l("l5", Some("o7"), "c9", 4),
+        l("l6", None, "c3", 1),
+        l("l7", Some("o8"), "c2", 6),
+    ]
+}
+
+/// Three objects, the first in memory and the other two in one SQLite
+/// file, written so that the two SQLite ones never join each other
+/// directly in SQL's order (`(c ⋈ o) ⋈ l`). The inner joins are regrouped
+/// (`c ⋈ (o ⋈ l)`) so that `orders ⋈ lines` runs as one SQLite query, and
+/// every answer (columns in their order included) is DataFusion's with
+/// pushdown off. Where the two are not joined by a condition of their own,
+/// or an outer join stands between them, nothing is regrouped.
+#[tokio::test]
+async fn inner_joins_are_regrouped_so_one_datasource_joins_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut catalog = Catalog::new();
+    catalog.insert(customers("m")).expect("catalog");
+    catalog.insert(orders("s")).expect("catalog");
+    catalog.insert(lines("s")).expect("catalog");
+    let memory = common::memory();
+    let sqlite = common::sqlite(dir.path(), "shop").await;
+    common::load(&memory, &catalog, "customers", customer_rows()).await;
+    common::load(&sqlite, &catalog, "orders", order_rows()).await;
+    common::load(&sqlite, &catalog, "lines", line_rows()).await;
+    let fed = Federation::new(Arc::new(catalog))
+        .datasource("m", memory)
+        .datasource("s", sqlite);
+    let unpushed = fed.clone().with_pushdown(false);
+    let queries = [
+        "SELECT * FROM m.customers c, s.orders o, s.lines l \
+         WHERE o.customer = c.id AND l.order = o.id ORDER BY l.id",
+        "SELECT c.name, o.id, l.qty FROM m.customers c JOIN s.orders o ON o.customer = c.id \
+         JOIN s.lines l ON l.order = o.id AND (c.name = 'Ada' OR l.qty > 2) \
+         WHERE o.status <> 'open' ORDER BY l.id",
+        "SELECT c.name, SUM(l.qty) AS q FROM m.customers c JOIN s.orders o ON o.customer = c.id \
+         JOIN s.lines l ON l.order = o.id GROUP BY c.name ORDER BY c.name",
+        // A condition over all three tables, one over the two SQLite ones
+        // that is not an equality.
+        "SELECT c.name, o.id, l.id AS lid FROM m.customers c JOIN s.orders o ON o.customer = c.id \
+         JOIN s.lines l ON l.order = o.id AND l.customer >= o.customer \
+         WHERE c.name = 'Ada' OR o.status = 'paid' OR l.qty > 4 ORDER BY lid",
+        // Joined only through the customers: no regrouping (it would be a
+        // cross join).
+        "SELECT o.id, l.id AS lid FROM s.orders o JOIN m.customers c ON o.customer = c.id \
+         JOIN s.lines l ON l.customer = c.id ORDER BY o.id, lid",
+        // An outer join is a leaf of the inner-join tree.
+        "SELECT c.id, o.id AS oid, l.id AS lid FROM m.customers c LEFT JOIN s.orders o \
+         ON o.customer = c.id JOIN s.lines l ON l.order = o.id ORDER BY lid",
+    ];
+    for q in queries {
+        let want = unpushed
+            .sql(q)
+            .await
+            .unwrap_or_else(|e| panic!("{q} (no pushdown): {e}"));
+        let got = fed.sql(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert!(want.iter().any(|b| b.num_rows() > 0), "{q} finds rows");
+        let names = |b: &[objectql_federation::datafusion::arrow::record_batch::RecordBatch]| {
+            b.first()
+                .map(|b| {
+                    b.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(names(&got), names(&want), "{q}");
+        assert_eq!(
+            fed.sql_rows(q).await.expect("rows"),
+            unpushed.sql_rows(q).await.expect("rows"),
+            "{q}"
+        );
+    }
+    let pushed_join = |plan: &str| {
+        plan.lines()
+            .filter(|l| l.contains("query: "))
+            .filter(|l| l.contains(r#""joins""#))
+            .count()
+    };
+    for q in &queries[..4] {
+        let plan = fed.explain(q, false).await.expect("explain");
+        assert_eq!(plan.matches("query: ").count(), 2, "{q}\n{plan}");
+        assert_eq!(pushed_join(&plan), 1, "{q}\n{plan}");
+        assert!(plan.contains("driver:sqlite"), "{plan}");
+    }
+    for q in &queries[4..] {
+        let plan = fed.explain(q, false).await.expect("explain");
+        assert_eq!(plan.matches("query: ").count(), 3, "{q}\n{plan}");
+    }
+}
