@@ -96,6 +96,13 @@ const LOAD_CHUNK: usize = 10_000;
 // Servers and where the data lives
 // ---------------------------------------------------------------------------
 
+/// Whether to print `query`'s federated EXPLAIN ANALYZE tree
+/// (`OBJECTQL_TPCH_EXPLAIN`: query names separated by commas, or `all`).
+fn explained(query: &str) -> bool {
+    std::env::var("OBJECTQL_TPCH_EXPLAIN")
+        .is_ok_and(|v| v.split(',').any(|q| q.trim() == query || q.trim() == "all"))
+}
+
 /// The scale factor (`OBJECTQL_TPCH_SF`, default 0.1).
 fn scale_factor() -> f64 {
     match std::env::var("OBJECTQL_TPCH_SF") {
@@ -992,6 +999,10 @@ fn main() {
                 .with_join_key_limit(MANY_KEYS);
             let (keys, got) = shipped_by_objectql(&with_keys, &federated_sql).await;
             same_answer(query.name, "objectql", &got, &want);
+            if explained(query.name) {
+                let tree = with_keys.explain(&federated_sql, true).await.unwrap();
+                eprintln!("tpch {}: EXPLAIN ANALYZE\n{tree}", query.name);
+            }
             let (more_keys, got) = shipped_by_objectql(&many_keys, &federated_sql).await;
             same_answer(query.name, "objectql (100,000 join keys)", &got, &want);
             let (no_keys, got) = shipped_by_objectql(&without_keys, &federated_sql).await;

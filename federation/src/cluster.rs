@@ -1,4 +1,5 @@
-//! Inner joins regrouped so that objects of one datasource meet first.
+//! Inner joins regrouped so that objects of one datasource meet first,
+//! and ordered smallest first.
 //!
 //! SQL's `FROM customer, orders, lineitem` with `customer` in MariaDB and
 //! the other two in PostgreSQL plans as `(customer ⋈ orders) ⋈ lineitem`:
@@ -6,6 +7,16 @@
 //! [`crate::PushSubtrees`] cannot send their join to PostgreSQL as one query,
 //! and both tables are shipped to be joined locally. [`ClusterJoins`]
 //! rewrites a tree of inner joins into `customer ⋈ (orders ⋈ lineitem)`.
+//!
+//! It also picks the order of the joins. When every table of the tree has
+//! a row estimate (fetched before optimization, see
+//! [`crate::Federation::plan`]), the smallest part (a table, or a group of
+//! one datasource's tables) comes first, and each next one is the smallest
+//! that a condition connects to what is already joined: each hash join is
+//! then built on what is joined so far, and its keys narrow the scan of the
+//! next part (TPC-H Q5 starts from `region ⋈ nation`). Without estimates,
+//! the written order is kept, each next part being the first that a
+//! condition connects.
 //!
 //! Inner joins commute and associate, and a condition of an inner join
 //! means the same wherever it is evaluated once every table it names has
@@ -18,11 +29,10 @@
 //!
 //! What counts as "one datasource" is what [`crate::PushSubtrees`] joins:
 //! the tables' scans lower to QueryAST on the same driver. Tables of one
-//! datasource are grouped only when conditions connect them (a cluster is a
-//! connected part of the join graph), so no cross join is introduced. The
-//! clusters and the remaining tables keep the order of their first table in
-//! the query, and each next one is the first that a condition connects to
-//! what is already joined.
+//! datasource are grouped only when equalities connect them (a group is a
+//! connected part of the join graph) and the group lowers as a whole, so
+//! no cross join is introduced and no group is formed that stays in
+//! DataFusion.
 
 use std::collections::BTreeSet;
 
@@ -35,10 +45,12 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use crate::subtree::{joinable_datasource, lowers};
+use crate::exec::scaled_estimate;
+use crate::subtree::{Joinable, joinable, lowers};
 
 /// The optimizer rule that regroups inner joins so that the tables of one
-/// datasource join each other first (see the module docs).
+/// datasource join each other first, and orders them by their row
+/// estimates (see the module docs).
 /// [`crate::Federation`] adds it to its contexts, before
 /// [`crate::PushSubtrees`]; add both to your own in that order:
 ///
@@ -181,9 +193,10 @@ fn movable(expr: &Expr) -> bool {
             .unwrap_or(true)
 }
 
-/// `plan` (a tree of inner joins) regrouped, or `None` when every group of
-/// same-datasource tables already is a join of its own, or the tree is not
-/// one the rule understands.
+/// `plan` (a tree of inner joins) regrouped and ordered, or `None` when
+/// every group of same-datasource tables already is a join of its own and
+/// the order is the one chosen, or the tree is not one the rule
+/// understands.
 fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
     let tree = Tree::of(plan);
     if !tree.conditions.iter().all(movable) || !distinct_columns(&tree.leaves) {
@@ -198,7 +211,11 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         return Ok(None);
     };
     let n = tree.leaves.len();
-    let datasource: Vec<_> = tree.leaves.iter().map(joinable_datasource).collect();
+    let known: Vec<Option<Joinable>> = tree.leaves.iter().map(joinable).collect();
+    let datasource: Vec<_> = known
+        .iter()
+        .map(|k| k.as_ref().map(|k| k.datasource.clone()))
+        .collect();
 
     // Groups of same-datasource leaves connected by equalities of two.
     let mut group: Vec<usize> = (0..n).collect();
@@ -248,34 +265,54 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
             continue;
         }
         let mut tried = used.clone();
-        let Ok((_, joined)) = join_in_order(&tree, &reads, &mut tried, leaves(&tree, &unit)) else {
+        let Ok(joined) = join_in_order(&tree, &reads, &mut tried, leaves(&tree, &unit), false)
+        else {
             return Ok(None);
         };
-        if lowers(&joined) {
+        if lowers(&joined.plan) {
             used = tried;
-            clusters.push((unit, joined));
+            clusters.push(joined);
         } else {
             singles.extend(unit.into_iter().map(|i| BTreeSet::from([i])));
         }
     }
     let joined_already = |u: &BTreeSet<usize>| {
-        tree.joins
-            .iter()
-            .any(|&(s, e)| e - s == u.len() && u.iter().all(|&i| (s..e).contains(&i)))
+        u.len() < 2
+            || tree
+                .joins
+                .iter()
+                .any(|&(s, e)| e - s == u.len() && u.iter().all(|&i| (s..e).contains(&i)))
     };
-    if clusters.iter().all(|(u, _)| joined_already(u)) {
-        return Ok(None);
-    }
-    let mut built: Vec<_> = singles
+    let mut units: Vec<Unit> = singles
         .into_iter()
         .map(|u| {
             let i = u.first().copied().unwrap_or(0);
-            (u, tree.leaves[i].clone())
+            Unit {
+                leaves: u,
+                plan: tree.leaves[i].clone(),
+            }
         })
         .chain(clusters)
         .collect();
-    built.sort_by_key(|(u, _)| u.first().copied());
-    let Ok((_, mut joined)) = join_in_order(&tree, &reads, &mut used, built) else {
+    units.sort_by_key(|u| u.leaves.first().copied());
+    // Smallest first when every unit has an estimate.
+    let rows: Option<Vec<f64>> = units.iter().map(|u| u.rows(&known)).collect();
+    let order = order(&units, rows.as_deref(), &reads, &used);
+    let written = order.iter().enumerate().all(|(i, &o)| i == o);
+    if written && clusters_joined_already(&units, &joined_already) {
+        return Ok(None);
+    }
+    let ordered: Vec<Unit> = {
+        let mut slots: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
+        order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i)?.take())
+            .collect()
+    };
+    let Ok(Unit {
+        plan: mut joined, ..
+    }) = join_in_order(&tree, &reads, &mut used, ordered, true)
+    else {
         return Ok(None);
     };
     // What reads no table, and (never, once every table has joined)
@@ -296,11 +333,101 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
     Ok(Some(joined))
 }
 
+/// Tables joined, or to join: their leaves and their plan.
+struct Unit {
+    leaves: BTreeSet<usize>,
+    plan: LogicalPlan,
+}
+
+impl Unit {
+    /// About how many rows the unit yields: its largest table's estimate
+    /// (a join along references yields at most the rows of its larger
+    /// side) times 20% per condition of its tables' filters, for up to
+    /// three (as a scan reports them, `ObjectScanExec::estimated_output_rows`);
+    /// `None` when a table has no estimate.
+    fn rows(&self, known: &[Option<Joinable>]) -> Option<f64> {
+        let mut largest = 0;
+        let mut conditions = 0;
+        for &i in &self.leaves {
+            let k = known.get(i)?.as_ref()?;
+            largest = largest.max(k.rows?);
+            conditions += k.conditions;
+        }
+        Some(scaled_estimate(largest, conditions))
+    }
+}
+
+fn clusters_joined_already(units: &[Unit], joined: &dyn Fn(&BTreeSet<usize>) -> bool) -> bool {
+    units.iter().all(|u| joined(&u.leaves))
+}
+
 /// Each leaf of `unit` as a unit of its own.
-fn leaves(tree: &Tree, unit: &BTreeSet<usize>) -> Vec<(BTreeSet<usize>, LogicalPlan)> {
+fn leaves(tree: &Tree, unit: &BTreeSet<usize>) -> Vec<Unit> {
     unit.iter()
-        .map(|&i| (BTreeSet::from([i]), tree.leaves[i].clone()))
+        .map(|&i| Unit {
+            leaves: BTreeSet::from([i]),
+            plan: tree.leaves[i].clone(),
+        })
         .collect()
+}
+
+/// Whether a condition not yet `used` joins `unit` to `joined` (it reads
+/// both, and nothing else).
+fn connects(
+    reads: &[BTreeSet<usize>],
+    used: &[bool],
+    joined: &BTreeSet<usize>,
+    unit: &BTreeSet<usize>,
+) -> bool {
+    reads.iter().zip(used).any(|(r, &done)| {
+        !done
+            && r.iter().all(|i| joined.contains(i) || unit.contains(i))
+            && r.iter().any(|i| unit.contains(i))
+            && r.iter().any(|i| joined.contains(i))
+    })
+}
+
+/// The order to join `units` in (indices into `units`). With `rows` (each
+/// unit's estimate): the smallest first, then always the smallest that a
+/// condition connects to what is joined (else the smallest left), so each
+/// hash join is built on what is joined so far and its keys narrow the
+/// next scan. Without: the written order, each next unit the first that a
+/// condition connects.
+fn order(
+    units: &[Unit],
+    rows: Option<&[f64]>,
+    reads: &[BTreeSet<usize>],
+    used: &[bool],
+) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..units.len()).collect();
+    let mut order = Vec::with_capacity(units.len());
+    let mut joined = BTreeSet::new();
+    // The first of `candidates` by the estimate (ties: written order), or
+    // the first written.
+    let pick = |candidates: &mut dyn Iterator<Item = usize>| -> Option<usize> {
+        match rows {
+            Some(rows) => candidates.min_by(|&a, &b| {
+                rows.get(a)
+                    .partial_cmp(&rows.get(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.cmp(&b))
+            }),
+            None => candidates.next(),
+        }
+    };
+    while !left.is_empty() {
+        let connected =
+            pick(&mut left.iter().copied().filter(|&u| {
+                !order.is_empty() && connects(reads, used, &joined, &units[u].leaves)
+            }));
+        let Some(next) = connected.or_else(|| pick(&mut left.iter().copied())) else {
+            break;
+        };
+        left.retain(|&u| u != next);
+        joined.extend(units[next].leaves.iter().copied());
+        order.push(next);
+    }
+    order
 }
 
 /// Whether no qualified column is in two leaves (a projection seen through
@@ -313,40 +440,49 @@ fn distinct_columns(leaves: &[LogicalPlan]) -> bool {
         .all(|c| seen.insert(c))
 }
 
-/// `units` (each its leaves and plan) joined left-deep: each next unit is
-/// the first that a condition connects to what is joined so far (else the
-/// first left), and each condition not yet `used` goes to the first join
-/// that has all the leaves it reads (an equality of one side's expression
-/// with the other's as a join key, the rest as the join's filter).
+/// `units` joined left-deep: in the order given (`as_given`), or in
+/// written order with each next unit the first that a condition connects
+/// to what is joined so far. Each condition not yet `used` goes to the
+/// first join that has all the leaves it reads (an equality of one side's
+/// expression with the other's as a join key, the rest as the join's
+/// filter).
 fn join_in_order(
     tree: &Tree,
     reads: &[BTreeSet<usize>],
     used: &mut [bool],
-    mut units: Vec<(BTreeSet<usize>, LogicalPlan)>,
-) -> DfResult<(BTreeSet<usize>, LogicalPlan)> {
-    if units.is_empty() {
-        return plan_err!("no tables to join");
-    }
-    let (mut leaves, mut plan) = units.remove(0);
-    while !units.is_empty() {
-        let fits = |r: &BTreeSet<usize>, u: &BTreeSet<usize>, leaves: &BTreeSet<usize>| {
-            r.iter().all(|i| leaves.contains(i) || u.contains(i))
-        };
-        let next = units
+    units: Vec<Unit>,
+    as_given: bool,
+) -> DfResult<Unit> {
+    let units: Vec<Unit> = if as_given {
+        units
+    } else {
+        let order = order(&units, None, reads, used);
+        let mut slots: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
+        order
             .iter()
-            .position(|(u, _)| {
-                reads.iter().zip(used.iter()).any(|(r, &done)| {
-                    !done
-                        && fits(r, u, &leaves)
-                        && r.iter().any(|i| u.contains(i))
-                        && r.iter().any(|i| leaves.contains(i))
-                })
-            })
-            .unwrap_or(0);
-        let (right_leaves, right) = units.remove(next);
+            .filter_map(|&i| slots.get_mut(i)?.take())
+            .collect()
+    };
+    let mut units = units.into_iter();
+    let Some(Unit {
+        mut leaves,
+        mut plan,
+    }) = units.next()
+    else {
+        return plan_err!("no tables to join");
+    };
+    for Unit {
+        leaves: right_leaves,
+        plan: right,
+    } in units
+    {
         let (mut left_keys, mut right_keys, mut filter) = (Vec::new(), Vec::new(), Vec::new());
         for (k, r) in reads.iter().enumerate() {
-            if used[k] || !fits(r, &right_leaves, &leaves) {
+            if used[k]
+                || !r
+                    .iter()
+                    .all(|i| leaves.contains(i) || right_leaves.contains(i))
+            {
                 continue;
             }
             used[k] = true;
@@ -385,7 +521,7 @@ fn join_in_order(
             .build()?;
         leaves.extend(right_leaves);
     }
-    Ok((leaves, plan))
+    Ok(Unit { leaves, plan })
 }
 
 #[cfg(test)]

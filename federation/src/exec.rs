@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Operator;
-use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_expr::expressions::{
     BinaryExpr, Column as PhysicalColumn, DynamicFilterPhysicalExpr, InListExpr, Literal,
 };
+use datafusion::physical_expr::{EquivalenceProperties, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -84,6 +84,17 @@ pub struct ObjectScanExec {
 /// [`MAX_SELECTIVE_CONDITIONS`] conditions.
 const FILTER_SELECTIVITY: f64 = 0.2;
 const MAX_SELECTIVE_CONDITIONS: i32 = 3;
+
+/// `rows` times [`FILTER_SELECTIVITY`] per condition, for up to
+/// [`MAX_SELECTIVE_CONDITIONS`].
+// An estimate: row counts far below 2^52.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn scaled_estimate(rows: u64, conditions: usize) -> f64 {
+    let conditions = i32::try_from(conditions)
+        .unwrap_or(i32::MAX)
+        .min(MAX_SELECTIVE_CONDITIONS);
+    rows as f64 * FILTER_SELECTIVITY.powi(conditions)
+}
 
 /// About how many rows at most `objects` hold (the largest of their
 /// drivers' estimates; the rows of a join along a reference are at most
@@ -193,13 +204,12 @@ impl ObjectScanExec {
         clippy::cast_sign_loss
     )]
     pub fn estimated_output_rows(&self) -> Option<usize> {
-        let rows = self.estimated_rows? as f64;
         let conditions = match &self.query.filter {
             None => 0,
-            Some(Filter::And(all)) => i32::try_from(all.len()).unwrap_or(i32::MAX),
+            Some(Filter::And(all)) => all.len(),
             Some(_) => 1,
         };
-        let mut out = rows * FILTER_SELECTIVITY.powi(conditions.min(MAX_SELECTIVE_CONDITIONS));
+        let mut out = scaled_estimate(self.estimated_rows?, conditions);
         if let Some(limit) = self.query.limit {
             out = out.min(limit as f64);
         }
@@ -408,7 +418,12 @@ fn narrow(
                 stack.push(Arc::clone(b.left()));
                 stack.push(Arc::clone(b.right()));
             } else if let Some(f) = key_condition(&e, columns, &schema) {
-                keys.push(f);
+                // A list per column of a several-key join: each its own
+                // conjunct (one of them may need chunks).
+                match &f {
+                    Filter::And(each) => keys.extend(each.iter().cloned()),
+                    _ => keys.push(f),
+                }
             }
         }
     }
@@ -491,7 +506,8 @@ fn key_chunks(f: &Filter, max_bind_params: Option<usize>) -> Option<Vec<Filter>>
 }
 
 /// One conjunct of a dynamic join filter as a QueryAST condition: a bound
-/// (`key >= min`, `key <= max`) or a key list (`key IN (…)`).
+/// (`key >= min`, `key <= max`), a key list (`key IN (…)`), or for a join
+/// on several keys one list per key (`a IN (…) AND b IN (…)`).
 fn key_condition(
     e: &Arc<dyn PhysicalExpr>,
     columns: &[String],
@@ -523,6 +539,35 @@ fn key_condition(
     let list = e.downcast_ref::<InListExpr>()?;
     if list.negated() {
         return None;
+    }
+    // A join on several keys sends `struct(a, b) IN (…)`: each column
+    // in the values it takes there (a superset of the pairs: no row that
+    // can match is dropped).
+    if let Some(f) = list.expr().downcast_ref::<ScalarFunctionExpr>()
+        && f.name() == "struct"
+    {
+        let mut each = Vec::with_capacity(f.args().len());
+        for (i, arg) in f.args().iter().enumerate() {
+            let (key, st) = column(arg)?;
+            let mut seen = std::collections::HashSet::new();
+            let mut values = Vec::new();
+            for v in list.list() {
+                let ScalarValue::Struct(row) = v.downcast_ref::<Literal>()?.value() else {
+                    return None;
+                };
+                let field = ScalarValue::try_from_array(row.column(i).as_ref(), 0).ok()?;
+                if field.is_null() || !seen.insert(field.clone()) {
+                    continue;
+                }
+                values.push(scalar_to_value(&field, st)?);
+            }
+            each.push(Filter::cond(key.clone(), Op::In(values)));
+        }
+        return match each.len() {
+            0 => None,
+            1 => each.pop(),
+            _ => Some(Filter::And(each)),
+        };
     }
     let (key, st) = column(list.expr())?;
     let values = list

@@ -235,11 +235,20 @@ impl Federation {
     }
 
     /// Plans `sql` (a query: no DDL, DML or `SET` statements).
+    ///
+    /// The row estimates of the tables it reads are fetched here, before
+    /// DataFusion optimizes the plan: [`ClusterJoins`] orders inner joins
+    /// by them.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
-        self.context()?
+        let frame = self
+            .context()?
             .sql_with_options(sql, read_only())
             .await
-            .map_err(from_datafusion)
+            .map_err(from_datafusion)?;
+        if self.options.pushdown {
+            table::fetch_estimates(frame.logical_plan()).await;
+        }
+        Ok(frame)
     }
 
     /// Runs one `INSERT`, `UPDATE` or `DELETE` statement and returns how

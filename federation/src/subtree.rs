@@ -141,18 +141,36 @@ fn and(a: Option<Filter>, b: Filter) -> Filter {
     }
 }
 
-/// The datasource of `plan` when it is one object's scan that
+/// What [`crate::ClusterJoins`] knows of a table it may join with others of
+/// its datasource.
+pub(crate) struct Joinable {
+    /// Its datasource's name and its driver's address (two datasources of
+    /// one name on different drivers differ).
+    pub(crate) datasource: (String, usize),
+    /// The object's row estimate, when fetched ([`ObjectTable::fresh_estimate`]).
+    pub(crate) rows: Option<u64>,
+    /// The conditions of its filter (its top-level conjuncts).
+    pub(crate) conditions: usize,
+}
+
+/// [`Joinable`] for `plan` when it is one object's scan that
 /// [`PushSubtrees`] can join with others of that datasource (a table with
-/// its filters, no join, grouping, sort or paging yet): its name and its
-/// driver's address, so two datasources of one name on different drivers
-/// differ.
-pub(crate) fn joinable_datasource(plan: &LogicalPlan) -> Option<(String, usize)> {
+/// its filters, no join, grouping, sort or paging yet).
+pub(crate) fn joinable(plan: &LogicalPlan) -> Option<Joinable> {
     let sub = lower(plan)?;
     if sub.stage > Stage::Where || !sub.query.joins.is_empty() {
         return None;
     }
     let driver = Arc::as_ptr(sub.table.driver()).cast::<()>() as usize;
-    Some((sub.table.datasource().to_owned(), driver))
+    Some(Joinable {
+        datasource: (sub.table.datasource().to_owned(), driver),
+        rows: sub.table.fresh_estimate(),
+        conditions: match &sub.query.filter {
+            None => 0,
+            Some(Filter::And(all)) => all.len(),
+            Some(_) => 1,
+        },
+    })
 }
 
 /// Whether `plan`'s whole subtree has a QueryAST form (whether

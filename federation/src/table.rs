@@ -1,17 +1,18 @@
 //! One object on its datasource's driver, as a DataFusion `TableProvider`.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::source_as_provider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
@@ -101,7 +102,38 @@ pub struct ObjectTable {
     columns: Vec<String>,
     arrow: SchemaRef,
     options: ScanOptions,
+    /// The driver's row estimate, once asked, and when (shared by clones:
+    /// the planner's rules read what [`Self::estimate`] fetched).
+    estimate: Arc<Mutex<Option<Fetched>>>,
 }
+
+/// A row estimate as fetched: when, and what the driver said.
+#[derive(Debug, Clone, Copy)]
+struct Fetched {
+    at: Instant,
+    rows: Option<u64>,
+}
+
+/// Fetches the row estimate of every [`ObjectTable`] `plan` reads (its
+/// subqueries' included), all at once, so that optimizer rules find them
+/// ([`ObjectTable::fresh_estimate`]) and the scans do not ask again.
+pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
+    let mut tables = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.downcast_ref::<ObjectTable>()
+        {
+            tables.push(table.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    futures::future::join_all(tables.iter().map(ObjectTable::estimate)).await;
+}
+
+/// How long a fetched row estimate is reused (a table kept in a
+/// long-lived context asks again after this).
+const ESTIMATE_REUSED_FOR: Duration = Duration::from_secs(30);
 
 /// The stored (not virtual) fields of `schema`, in schema order.
 fn stored_fields(schema: &ObjectSchema) -> Vec<String> {
@@ -135,6 +167,7 @@ impl ObjectTable {
             columns,
             arrow,
             options: ScanOptions::default(),
+            estimate: Arc::default(),
         })
     }
 
@@ -157,6 +190,41 @@ impl ObjectTable {
     /// The driver.
     pub fn driver(&self) -> &Arc<dyn Driver> {
         &self.driver
+    }
+
+    /// About how many rows the object holds (`Driver::estimated_rows`),
+    /// asked once and reused for a while; `None` when the driver cannot
+    /// say.
+    pub(crate) async fn estimate(&self) -> Option<u64> {
+        if let Some(known) = self.fresh() {
+            return known.rows;
+        }
+        let rows = estimate_rows(
+            &*self.driver,
+            &self.catalog,
+            [self.object.as_str()],
+            self.options.timeout,
+            None,
+        )
+        .await;
+        if let Ok(mut cell) = self.estimate.lock() {
+            *cell = Some(Fetched {
+                at: Instant::now(),
+                rows,
+            });
+        }
+        rows
+    }
+
+    /// The estimate [`Self::estimate`] fetched, when it is still fresh;
+    /// `None` when not asked, stale, or the driver could not say.
+    pub(crate) fn fresh_estimate(&self) -> Option<u64> {
+        self.fresh()?.rows
+    }
+
+    fn fresh(&self) -> Option<Fetched> {
+        let fetched = (*self.estimate.lock().ok()?)?;
+        (fetched.at.elapsed() < ESTIMATE_REUSED_FOR).then_some(fetched)
     }
 
     /// The scan options.
@@ -495,14 +563,7 @@ impl TableProvider for ObjectTable {
         }
         let query =
             validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
-        let estimate = estimate_rows(
-            &*self.driver,
-            &self.catalog,
-            [self.object.as_str()],
-            self.options.timeout,
-            None,
-        )
-        .await;
+        let estimate = self.estimate().await;
         match self.driver.accepts(&self.catalog, &query) {
             Ok(()) => {}
             Err(Error::Unsupported { .. }) if query.filter.is_some() => {
