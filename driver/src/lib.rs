@@ -231,6 +231,17 @@ pub trait Driver: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// About how many rows `query` (validated) returns, as the
+    /// datasource's own planner estimates it without running it
+    /// (PostgreSQL: `EXPLAIN`). `None` when the datasource cannot say (the
+    /// default). Like [`Driver::estimated_rows`], asked by the federation
+    /// planner outside any transaction, for a query with a filter or joins
+    /// whose rows decide a hash join's build side.
+    async fn estimated_query_rows(&self, cx: Cx<'_>, query: &Query) -> Result<Option<u64>> {
+        let _ = (cx, query);
+        Ok(None)
+    }
+
     /// Distinct non-null values of `field` among rows matching `filter`, ascending.
     async fn distinct(
         &self,

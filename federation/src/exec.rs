@@ -76,6 +76,10 @@ pub struct ObjectScanExec {
     /// About how many rows the query's objects hold (the largest driver
     /// estimate), for [`ExecutionPlan::partition_statistics`].
     estimated_rows: Option<u64>,
+    /// About how many rows the query itself returns, when the driver's
+    /// planner said (`Driver::estimated_query_rows`); preferred to
+    /// `estimated_rows` scaled by a guess per condition.
+    planned_rows: Option<u64>,
 }
 
 /// The share of rows DataFusion assumes a filter keeps when it knows
@@ -94,6 +98,33 @@ pub(crate) fn scaled_estimate(rows: u64, conditions: usize) -> f64 {
         .unwrap_or(i32::MAX)
         .min(MAX_SELECTIVE_CONDITIONS);
     rows as f64 * FILTER_SELECTIVITY.powi(conditions)
+}
+
+/// About how many rows `query` returns, as the driver's planner estimates
+/// it (`Driver::estimated_query_rows`), asked only for a query with a
+/// filter or joins (else the table's estimate says it), outside any
+/// transaction; `None` when the driver cannot say, fails or times out.
+pub(crate) async fn planned_rows(
+    driver: &dyn Driver,
+    catalog: &Catalog,
+    query: &Query,
+    timeout: Option<Duration>,
+    tx: Option<TxId>,
+) -> Option<u64> {
+    if tx.is_some() || (query.filter.is_none() && query.joins.is_empty()) {
+        return None;
+    }
+    let mut cx = Cx::new(catalog);
+    if let Some(t) = timeout {
+        cx = cx.with_timeout(t);
+    }
+    match driver.estimated_query_rows(cx, query).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!(error = %e, "no planned row estimate");
+            None
+        }
+    }
 }
 
 /// About how many rows at most `objects` hold (the largest of their
@@ -162,6 +193,7 @@ impl ObjectScanExec {
             narrowed: Arc::new(Mutex::new(None)),
             tx: None,
             estimated_rows: None,
+            planned_rows: None,
         }
     }
 
@@ -180,9 +212,17 @@ impl ObjectScanExec {
         )
         .with_key_reduction(self.reduce)
         .in_transaction(self.tx)
-        .with_estimated_rows(self.estimated_rows);
+        .with_estimated_rows(self.estimated_rows)
+        .with_planned_rows(self.planned_rows);
         node.dynamic.clone_from(&self.dynamic);
         node
+    }
+
+    /// The same node, knowing that its query returns about `rows` rows
+    /// ([`Driver::estimated_query_rows`]).
+    pub(crate) fn with_planned_rows(mut self, rows: Option<u64>) -> Self {
+        self.planned_rows = rows;
+        self
     }
 
     /// The same node, knowing that its objects hold about `rows` rows
@@ -192,10 +232,11 @@ impl ObjectScanExec {
         self
     }
 
-    /// About how many rows the node ships: its objects' estimated rows,
-    /// times 20% (DataFusion's default filter selectivity) per condition
-    /// of its filter (for up to three), at most its limit. `None` without
-    /// an estimate.
+    /// About how many rows the node ships: what the driver's planner
+    /// estimated for its query, else its objects' estimated rows times 20%
+    /// (DataFusion's default filter selectivity) per condition of its
+    /// filter (for up to three); at most its limit. `None` without an
+    /// estimate.
     // An estimate: row counts far below 2^52, and the result rounded up and
     // clamped to a count.
     #[allow(
@@ -209,7 +250,10 @@ impl ObjectScanExec {
             Some(Filter::And(all)) => all.len(),
             Some(_) => 1,
         };
-        let mut out = scaled_estimate(self.estimated_rows?, conditions);
+        let mut out = match self.planned_rows {
+            Some(rows) => rows as f64,
+            None => scaled_estimate(self.estimated_rows?, conditions),
+        };
         if let Some(limit) = self.query.limit {
             out = out.min(limit as f64);
         }

@@ -186,6 +186,7 @@ impl Federation {
                 schema: Arc::new(Schema::new(fields)),
                 timeout: self.options.timeout,
                 tx: s.tx,
+                estimates: true,
             };
             let scan = LogicalPlanBuilder::scan(
                 qualifier.as_str(),

@@ -15,7 +15,7 @@ use objectql_driver::{Driver, TxId};
 use objectql_query_ast::{Catalog, Error, Query};
 
 use crate::error::to_datafusion;
-use crate::exec::{ObjectScanExec, estimate_rows};
+use crate::exec::{ObjectScanExec, estimate_rows, planned_rows};
 use crate::table::ObjectTable;
 
 /// One validated query on one driver, as a table. Its columns are the
@@ -34,6 +34,9 @@ pub(crate) struct QueryTable {
     pub(crate) timeout: Option<Duration>,
     /// The transaction the query runs in, if any.
     pub(crate) tx: Option<TxId>,
+    /// Whether its scan asks the driver for row estimates (not in a plan
+    /// without joins, where nothing uses them).
+    pub(crate) estimates: bool,
 }
 
 impl QueryTable {
@@ -53,6 +56,7 @@ impl QueryTable {
             schema,
             timeout: table.options().timeout,
             tx: None,
+            estimates: table.estimates_wanted(),
         }
     }
 }
@@ -103,8 +107,26 @@ impl TableProvider for QueryTable {
         for join in &self.query.joins {
             objects.push(&join.object);
         }
-        let estimate =
-            estimate_rows(&*self.driver, &self.catalog, objects, self.timeout, self.tx).await;
+        let (estimate, planned) = if self.estimates {
+            let estimate =
+                estimate_rows(&*self.driver, &self.catalog, objects, self.timeout, self.tx).await;
+            let planned = match estimate {
+                Some(_) => {
+                    planned_rows(
+                        &*self.driver,
+                        &self.catalog,
+                        &self.query,
+                        self.timeout,
+                        self.tx,
+                    )
+                    .await
+                }
+                None => None,
+            };
+            (estimate, planned)
+        } else {
+            (None, None)
+        };
         Ok(Arc::new(
             ObjectScanExec::new(
                 self.datasource.clone(),
@@ -117,7 +139,8 @@ impl TableProvider for QueryTable {
             )
             .with_key_reduction(true)
             .in_transaction(self.tx)
-            .with_estimated_rows(estimate),
+            .with_estimated_rows(estimate)
+            .with_planned_rows(planned),
         ))
     }
 }

@@ -24,7 +24,7 @@ use objectql_query_ast::{
 };
 
 use crate::error::to_datafusion;
-use crate::exec::{ObjectScanExec, estimate_rows};
+use crate::exec::{ObjectScanExec, estimate_rows, planned_rows};
 use crate::translate::to_filter;
 use crate::write::{Write, WriteExec, assigned_value};
 
@@ -119,7 +119,9 @@ struct Fetched {
 /// ([`ObjectTable::fresh_estimate`]) and the scans do not ask again.
 pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
     let mut tables = Vec::new();
+    let mut joins = false;
     let _ = plan.apply_with_subqueries(|node| {
+        joins |= matches!(node, LogicalPlan::Join(_) | LogicalPlan::Subquery(_));
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
             && let Some(table) = provider.downcast_ref::<ObjectTable>()
@@ -128,6 +130,13 @@ pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
         }
         Ok(TreeNodeRecursion::Continue)
     });
+    if !joins {
+        // No join to order or build: no round trip for an estimate.
+        for t in &tables {
+            t.set_estimate(None);
+        }
+        return;
+    }
     futures::future::join_all(tables.iter().map(ObjectTable::estimate)).await;
 }
 
@@ -207,13 +216,25 @@ impl ObjectTable {
             None,
         )
         .await;
+        self.set_estimate(rows);
+        rows
+    }
+
+    /// Records `rows` as the table's fresh estimate.
+    fn set_estimate(&self, rows: Option<u64>) {
         if let Ok(mut cell) = self.estimate.lock() {
             *cell = Some(Fetched {
                 at: Instant::now(),
                 rows,
             });
         }
-        rows
+    }
+
+    /// Whether the planner wants row estimates for scans of this table:
+    /// not when [`Federation::plan`](crate::Federation::plan) found no
+    /// join (it then records the estimate as unknown).
+    pub(crate) fn estimates_wanted(&self) -> bool {
+        self.fresh().is_none_or(|f| f.rows.is_some())
     }
 
     /// The estimate [`Self::estimate`] fetched, when it is still fresh;
@@ -564,6 +585,21 @@ impl TableProvider for ObjectTable {
         let query =
             validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
         let estimate = self.estimate().await;
+        // The driver's planner on the pushed filter, when an estimate is
+        // wanted at all (a plan without joins marks it unknown up front).
+        let planned = match estimate {
+            Some(_) => {
+                planned_rows(
+                    &*self.driver,
+                    &self.catalog,
+                    &query,
+                    self.options.timeout,
+                    None,
+                )
+                .await
+            }
+            None => None,
+        };
         match self.driver.accepts(&self.catalog, &query) {
             Ok(()) => {}
             Err(Error::Unsupported { .. }) if query.filter.is_some() => {
@@ -582,7 +618,8 @@ impl TableProvider for ObjectTable {
                 out_schema,
             )
             .with_key_reduction(self.options.pushdown)
-            .with_estimated_rows(estimate),
+            .with_estimated_rows(estimate)
+            .with_planned_rows(planned),
         ))
     }
 }

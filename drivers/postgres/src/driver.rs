@@ -646,6 +646,16 @@ async fn run_all(
     Ok((rows, affected))
 }
 
+/// The `rows=N` of an `EXPLAIN` line.
+fn planned_rows(line: &str) -> Option<u64> {
+    let at = line.rfind(" rows=")? + " rows=".len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 async fn execute(conn: &mut PgConnection, st: Statement) -> Result<u64> {
     let args = arguments(st.params, &st.param_types)?;
     tracing::trace!(sql = st.sql, "postgres execute");
@@ -903,6 +913,21 @@ impl Driver for PostgresDriver {
         Ok(row.and_then(|(tuples, pages, now)| pages_estimate(tuples, pages, now)))
     }
 
+    async fn estimated_query_rows(&self, cx: Cx<'_>, query: &Query) -> Result<Option<u64>> {
+        let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
+        let st = compiler.select(query)?;
+        let args = arguments(st.params, &st.param_types)?;
+        let mut conn = self.acquire().await?;
+        // The first line of the plan is its top node:
+        // `… (cost=0.00..1.05 rows=5 width=36)`.
+        let top: Option<(String,)> =
+            sqlx::query_as_with(AssertSqlSafe(format!("EXPLAIN {}", st.sql)), args)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| from_sqlx(e, "estimating a query's rows"))?;
+        Ok(top.and_then(|(line,)| planned_rows(&line)))
+    }
+
     async fn count(&self, cx: Cx<'_>, object: &str, filter: Option<&Filter>) -> Result<u64> {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.count(object, filter)?;
@@ -1086,7 +1111,21 @@ fn pages_estimate(tuples: f64, pages: i64, now: i64) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::pages_estimate;
+    use super::{pages_estimate, planned_rows};
+
+    #[test]
+    fn a_plans_row_estimate_is_read_off_its_top_line() {
+        assert_eq!(
+            planned_rows("Seq Scan on lineitem  (cost=0.00..19000.00 rows=7630 width=4)"),
+            Some(7630)
+        );
+        assert_eq!(
+            planned_rows("Hash Join  (cost=1.1..2.2 rows=0 width=8)"),
+            Some(0)
+        );
+        assert_eq!(planned_rows("Result  (cost=0.00..0.01 width=4)"), None);
+        assert_eq!(planned_rows("Seq Scan on \"a rows=\" (rows=x)"), None);
+    }
 
     #[test]
     fn row_estimates_scale_the_analyzed_density_to_the_pages_now() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use objectql_conformance::Harness;
 use objectql_conformance::harnesses::{Mongo, MySql, Postgres};
 use objectql_driver::Driver;
+use objectql_query_ast::{Record, Value};
 
 use super::common;
 use super::joins::check_spread;
@@ -135,4 +136,58 @@ async fn row_estimates_come_from_each_servers_statistics() {
         driver.close().await.expect("close");
         cleanup(harness, &["estimates"]).await;
     }
+}
+
+/// PostgreSQL estimates a filtered query's rows with its own planner
+/// (`EXPLAIN`): a selective filter is estimated below the whole table,
+/// and a scan reports that estimate (not a guess per condition) to
+/// DataFusion.
+#[tokio::test]
+async fn postgres_estimates_a_filtered_query_with_its_planner() {
+    let pg = Postgres::from_env();
+    let driver = connect(&pg, "planned").await;
+    let catalog = catalog_with("d");
+    let rows: Vec<Record> = (0..2_000)
+        .map(|i: i64| {
+            [
+                ("id".to_owned(), Value::from(format!("r{i:05}"))),
+                ("n".to_owned(), Value::from(i % 100)),
+            ]
+            .into_iter()
+            .collect()
+        })
+        .collect();
+    common::load(&driver, &catalog, "t", rows).await;
+    let cx = || objectql_driver::Cx::new(&catalog);
+    let whole = objectql_query_ast::validate_query(
+        &objectql_query_ast::Query::new("t"),
+        &catalog,
+        &objectql_query_ast::ResolveContext::now(),
+    )
+    .expect("query");
+    let one = objectql_query_ast::validate_query(
+        &objectql_query_ast::Query::new("t").filter(objectql_query_ast::Filter::cond(
+            "n",
+            objectql_query_ast::Op::Eq(objectql_query_ast::Operand::Value(Value::Int(7))),
+        )),
+        &catalog,
+        &objectql_query_ast::ResolveContext::now(),
+    )
+    .expect("query");
+    let all = driver
+        .estimated_query_rows(cx(), &whole)
+        .await
+        .expect("estimate")
+        .expect("postgres estimates every query");
+    let some = driver
+        .estimated_query_rows(cx(), &one)
+        .await
+        .expect("estimate")
+        .expect("postgres estimates every query");
+    assert!(
+        some < all,
+        "`n = 7` is estimated at {some} rows, the table at {all}"
+    );
+    driver.close().await.expect("close");
+    cleanup(&pg, &["planned"]).await;
 }
