@@ -216,6 +216,34 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         .iter()
         .map(|k| k.as_ref().map(|k| k.datasource.clone()))
         .collect();
+    // Equalities on a column unique in its table: a join along them
+    // yields at most the rows of the other side.
+    let keyed: Vec<bool> = tree
+        .conditions
+        .iter()
+        .map(|c| {
+            let Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) = c
+            else {
+                return false;
+            };
+            [left, right].iter().any(|side| {
+                let Expr::Column(col) = side.as_ref() else {
+                    return false;
+                };
+                tree.leaves.iter().zip(&known).any(|(leaf, k)| {
+                    k.as_ref().is_some_and(|k| {
+                        leaf.schema()
+                            .maybe_index_of_column(col)
+                            .is_some_and(|i| k.unique.contains(&i))
+                    })
+                })
+            })
+        })
+        .collect();
 
     // Groups of same-datasource leaves connected by equalities of two.
     let mut group: Vec<usize> = (0..n).collect();
@@ -297,7 +325,7 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
     units.sort_by_key(|u| u.leaves.first().copied());
     // Smallest first when every unit has an estimate.
     let rows: Option<Vec<f64>> = units.iter().map(|u| u.rows(&known)).collect();
-    let order = order(&units, rows.as_deref(), &reads, &used);
+    let order = order(&units, rows.as_deref(), &reads, &used, &keyed);
     let written = order.iter().enumerate().all(|(i, &o)| i == o);
     if written && clusters_joined_already(&units, &joined_already) {
         return Ok(None);
@@ -371,33 +399,41 @@ fn leaves(tree: &Tree, unit: &BTreeSet<usize>) -> Vec<Unit> {
         .collect()
 }
 
-/// Whether a condition not yet `used` joins `unit` to `joined` (it reads
+/// The conditions not yet `used` that join `unit` to `joined` (they read
 /// both, and nothing else).
-fn connects(
-    reads: &[BTreeSet<usize>],
-    used: &[bool],
-    joined: &BTreeSet<usize>,
-    unit: &BTreeSet<usize>,
-) -> bool {
-    reads.iter().zip(used).any(|(r, &done)| {
-        !done
-            && r.iter().all(|i| joined.contains(i) || unit.contains(i))
-            && r.iter().any(|i| unit.contains(i))
-            && r.iter().any(|i| joined.contains(i))
-    })
+fn connecting<'a>(
+    reads: &'a [BTreeSet<usize>],
+    used: &'a [bool],
+    joined: &'a BTreeSet<usize>,
+    unit: &'a BTreeSet<usize>,
+) -> impl Iterator<Item = usize> + 'a {
+    reads
+        .iter()
+        .zip(used)
+        .enumerate()
+        .filter(move |(_, (r, done))| {
+            !**done
+                && r.iter().all(|i| joined.contains(i) || unit.contains(i))
+                && r.iter().any(|i| unit.contains(i))
+                && r.iter().any(|i| joined.contains(i))
+        })
+        .map(|(k, _)| k)
 }
 
 /// The order to join `units` in (indices into `units`). With `rows` (each
 /// unit's estimate): the smallest first, then always the smallest that a
 /// condition connects to what is joined (else the smallest left), so each
 /// hash join is built on what is joined so far and its keys narrow the
-/// next scan. Without: the written order, each next unit the first that a
+/// next scan; a unit joined by an equality on a column unique in its
+/// table (`keyed`) goes before one that is not, whose join may multiply
+/// rows. Without: the written order, each next unit the first that a
 /// condition connects.
 fn order(
     units: &[Unit],
     rows: Option<&[f64]>,
     reads: &[BTreeSet<usize>],
     used: &[bool],
+    keyed: &[bool],
 ) -> Vec<usize> {
     let mut left: Vec<usize> = (0..units.len()).collect();
     let mut order = Vec::with_capacity(units.len());
@@ -416,10 +452,14 @@ fn order(
         }
     };
     while !left.is_empty() {
-        let connected =
-            pick(&mut left.iter().copied().filter(|&u| {
-                !order.is_empty() && connects(reads, used, &joined, &units[u].leaves)
-            }));
+        let joins = |u: usize, by_key: bool| {
+            !order.is_empty()
+                && connecting(reads, used, &joined, &units[u].leaves)
+                    .any(|k| !by_key || keyed.get(k).copied().unwrap_or(false))
+        };
+        let by_key = rows.is_some();
+        let connected = pick(&mut left.iter().copied().filter(|&u| joins(u, by_key)))
+            .or_else(|| pick(&mut left.iter().copied().filter(|&u| joins(u, false))));
         let Some(next) = connected.or_else(|| pick(&mut left.iter().copied())) else {
             break;
         };
@@ -456,7 +496,7 @@ fn join_in_order(
     let units: Vec<Unit> = if as_given {
         units
     } else {
-        let order = order(&units, None, reads, used);
+        let order = order(&units, None, reads, used, &[]);
         let mut slots: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
         order
             .iter()

@@ -151,6 +151,10 @@ pub(crate) struct Joinable {
     pub(crate) rows: Option<u64>,
     /// The conditions of its filter (its top-level conjuncts).
     pub(crate) conditions: usize,
+    /// Its output columns (indices into the plan's schema) whose values
+    /// are unique in the object: the primary key, a one-field unique
+    /// index.
+    pub(crate) unique: Vec<usize>,
 }
 
 /// [`Joinable`] for `plan` when it is one object's scan that
@@ -162,7 +166,22 @@ pub(crate) fn joinable(plan: &LogicalPlan) -> Option<Joinable> {
         return None;
     }
     let driver = Arc::as_ptr(sub.table.driver()).cast::<()>() as usize;
+    let schema = sub.table.object_schema().ok()?;
+    let unique = sub
+        .out
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| {
+            *key == schema.primary_key
+                || schema
+                    .indexes
+                    .iter()
+                    .any(|ix| ix.unique && ix.fields.len() == 1 && ix.fields[0] == *key)
+        })
+        .map(|(i, _)| i)
+        .collect();
     Some(Joinable {
+        unique,
         datasource: (sub.table.datasource().to_owned(), driver),
         rows: sub.table.fresh_estimate(),
         conditions: match &sub.query.filter {
