@@ -116,7 +116,9 @@ struct Fetched {
 
 /// Fetches the row estimate of every [`ObjectTable`] `plan` reads (its
 /// subqueries' included), all at once, so that optimizer rules find them
-/// ([`ObjectTable::fresh_estimate`]) and the scans do not ask again.
+/// ([`ObjectTable::fresh_estimate`]) and the scans do not ask again. A plan
+/// without joins, or whose tables are all on one datasource, needs none:
+/// they are recorded as unknown, and its scans ask for none.
 pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
     let mut tables = Vec::new();
     let mut joins = false;
@@ -130,8 +132,15 @@ pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    if !joins {
-        // No join to order or build: no round trip for an estimate.
+    let mut datasources: Vec<(&str, *const ())> = tables
+        .iter()
+        .map(|t| (t.datasource(), Arc::as_ptr(t.driver()).cast::<()>()))
+        .collect();
+    datasources.sort_unstable();
+    datasources.dedup();
+    if !joins || datasources.len() < 2 {
+        // No join to order or build, or all of it on one datasource (its
+        // driver joins it): no round trip for an estimate.
         for t in &tables {
             t.set_estimate(None);
         }
