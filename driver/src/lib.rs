@@ -234,9 +234,20 @@ pub trait Driver: Send + Sync + 'static {
     /// About how many rows `query` (validated) returns, as the
     /// datasource's own planner estimates it without running it
     /// (PostgreSQL: `EXPLAIN`). `None` when the datasource cannot say (the
-    /// default). Like [`Driver::estimated_rows`], asked by the federation
-    /// planner outside any transaction, for a query with a filter or joins
-    /// whose rows decide a hash join's build side.
+    /// default, always safe).
+    ///
+    /// The federation planner asks it while planning, once per scan that
+    /// has a filter or joins and sits below a join, and only when
+    /// [`Driver::estimated_rows`] gave an estimate for the scan's objects
+    /// (a driver that implements only this method is never asked). So:
+    /// - it must be cheap and must not run the query; honour `cx.timeout`
+    ///   (the planner also gives up after it, or after 5 s without one);
+    /// - `cx.tx` is always `None`: use any connection;
+    /// - `query` may have joins, grouping, sorting and paging: estimate the
+    ///   rows it returns after all of them;
+    /// - it may be asked about a query [`Driver::accepts`] refuses;
+    /// - an error only means "no estimate": it is logged (debug) and the
+    ///   planner carries on without.
     async fn estimated_query_rows(&self, cx: Cx<'_>, query: &Query) -> Result<Option<u64>> {
         let _ = (cx, query);
         Ok(None)

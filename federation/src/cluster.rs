@@ -52,7 +52,11 @@ use crate::subtree::{Joinable, joinable, lowers};
 /// datasource join each other first, and orders them by their row
 /// estimates (see the module docs).
 /// [`crate::Federation`] adds it to its contexts, before
-/// [`crate::PushSubtrees`]; add both to your own in that order:
+/// [`crate::PushSubtrees`]; add both to your own in that order. The order
+/// by size needs every table's row estimate before optimization, which
+/// [`crate::Federation::plan`] fetches; in your own context a table has
+/// one only when a scan of it fetched it in the last 30 s, so the first
+/// run of a statement may keep the written order and a later one reorder.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -424,9 +428,9 @@ fn connecting<'a>(
 /// unit's estimate): the smallest first, then always the smallest that a
 /// condition connects to what is joined (else the smallest left), so each
 /// hash join is built on what is joined so far and its keys narrow the
-/// next scan; a unit joined by an equality on a column unique in its
-/// table (`keyed`) goes before one that is not, whose join may multiply
-/// rows. Without: the written order, each next unit the first that a
+/// next scan; a unit joined by an equality one side of which is a column
+/// unique in its table (`keyed`: the join yields at most the rows of the
+/// other side) goes before one that is not, whose join may multiply rows. Without: the written order, each next unit the first that a
 /// condition connects.
 fn order(
     units: &[Unit],

@@ -118,14 +118,23 @@ pub(crate) async fn planned_rows(
     if let Some(t) = timeout {
         cx = cx.with_timeout(t);
     }
-    match driver.estimated_query_rows(cx, query).await {
-        Ok(rows) => rows,
-        Err(e) => {
+    let limit = timeout.unwrap_or(ESTIMATE_TIME_LIMIT);
+    match tokio::time::timeout(limit, driver.estimated_query_rows(cx, query)).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "no planned row estimate");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?limit, "no planned row estimate in time");
             None
         }
     }
 }
+
+/// How long planning waits for a row estimate when the scan has no time
+/// limit of its own: an estimate later than that is planned without.
+const ESTIMATE_TIME_LIMIT: Duration = Duration::from_secs(5);
 
 /// About how many rows at most `objects` hold (the largest of their
 /// drivers' estimates; the rows of a join along a reference are at most
@@ -150,11 +159,16 @@ pub(crate) async fn estimate_rows<'a>(
         if let Some(t) = timeout {
             cx = cx.with_timeout(t);
         }
-        match driver.estimated_rows(cx, object).await {
-            Ok(Some(n)) => largest = Some(largest.map_or(n, |l| l.max(n))),
-            Ok(None) => return None,
-            Err(e) => {
+        let limit = timeout.unwrap_or(ESTIMATE_TIME_LIMIT);
+        match tokio::time::timeout(limit, driver.estimated_rows(cx, object)).await {
+            Ok(Ok(Some(n))) => largest = Some(largest.map_or(n, |l| l.max(n))),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, object, "no row estimate");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(object, ?limit, "no row estimate in time");
                 return None;
             }
         }
@@ -495,6 +509,30 @@ fn narrow(
     if kept.is_empty() {
         return None;
     }
+    narrowed_queries(catalog, driver, query, kept.clone(), chunked).or_else(|| {
+        // Several key lists together past what the driver takes: the
+        // bounds alone still narrow.
+        let bounds: Vec<Filter> = kept
+            .into_iter()
+            .filter(|f| !matches!(f, Filter::Condition(c) if matches!(c.op, Op::In(_))))
+            .collect();
+        if bounds.is_empty() {
+            return None;
+        }
+        narrowed_queries(catalog, driver, query, bounds, None)
+    })
+}
+
+/// `query` with the key conditions `kept` (the one at `chunked`'s index cut
+/// into its chunks, one query per chunk): the queries, and the conditions
+/// added; `None` when one does not validate or the driver refuses it.
+fn narrowed_queries(
+    catalog: &Catalog,
+    driver: &dyn Driver,
+    query: &Query,
+    kept: Vec<Filter>,
+    chunked: Option<(usize, Vec<Filter>)>,
+) -> Option<(Vec<Query>, Filter)> {
     let all_keys = Filter::And(kept.clone());
     let per_run: Vec<Filter> = match chunked {
         None => vec![all_keys.clone()],
@@ -599,7 +637,7 @@ fn key_condition(
                 let ScalarValue::Struct(row) = v.downcast_ref::<Literal>()?.value() else {
                     return None;
                 };
-                let field = ScalarValue::try_from_array(row.column(i).as_ref(), 0).ok()?;
+                let field = ScalarValue::try_from_array(row.columns().get(i)?.as_ref(), 0).ok()?;
                 if field.is_null() || !seen.insert(field.clone()) {
                     continue;
                 }

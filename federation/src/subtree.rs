@@ -64,20 +64,22 @@ impl OptimizerRule for PushSubtrees {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> DfResult<Transformed<LogicalPlan>> {
-        rewrite(plan)
+        rewrite(plan, false)
     }
 }
 
 /// Top-down: the first node whose whole subtree lowers is replaced; else
-/// its children are tried.
-fn rewrite(plan: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
+/// its children are tried. `below_join`: a join is above `plan` (its
+/// pushed scan's row estimate then matters).
+fn rewrite(plan: LogicalPlan, below_join: bool) -> DfResult<Transformed<LogicalPlan>> {
     if let Some(sub) = lower(&plan)
         && sub.absorbed > 0
-        && let Some(replaced) = replace(&plan, sub)?
+        && let Some(replaced) = replace(&plan, sub, below_join)?
     {
         return Ok(Transformed::yes(replaced));
     }
-    plan.map_children(rewrite)
+    let below_join = below_join || matches!(plan, LogicalPlan::Join(_));
+    plan.map_children(|child| rewrite(child, below_join))
 }
 
 /// Where a query is in QueryAST's order of operations; a node is pushed
@@ -176,7 +178,7 @@ pub(crate) fn joinable(plan: &LogicalPlan) -> Option<Joinable> {
                 || schema
                     .indexes
                     .iter()
-                    .any(|ix| ix.unique && ix.fields.len() == 1 && ix.fields[0] == *key)
+                    .any(|ix| ix.unique && matches!(ix.fields.as_slice(), [f] if f == key))
         })
         .map(|(i, _)| i)
         .collect();
@@ -532,7 +534,7 @@ fn lower_join(j: &datafusion::logical_expr::Join) -> Option<Sub> {
 /// `plan` replaced by a scan of its pushed query, under a projection that
 /// gives every column back its qualifier and name. `None` when the query
 /// does not validate or the driver does not accept it.
-fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
+fn replace(plan: &LogicalPlan, mut sub: Sub, below_join: bool) -> DfResult<Option<LogicalPlan>> {
     // A name of its own per pushed subtree, so two in one plan never clash.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let schema = plan.schema();
@@ -565,7 +567,9 @@ fn replace(plan: &LogicalPlan, mut sub: Sub) -> DfResult<Option<LogicalPlan>> {
     ));
     let keys = sub.out.iter().map(|(k, _)| k.clone()).collect();
     let name = format!("objectql_pushed_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let pushed = QueryTable::on(&sub.table, query, keys, Arc::clone(&arrow));
+    let mut pushed = QueryTable::on(&sub.table, query, keys, Arc::clone(&arrow));
+    // No join above: nothing uses its row estimate.
+    pushed.estimates &= below_join;
     let scan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(pushed)), None)?
         .build()?;
     let back = schema

@@ -117,8 +117,9 @@ struct Fetched {
 /// Fetches the row estimate of every [`ObjectTable`] `plan` reads (its
 /// subqueries' included), all at once, so that optimizer rules find them
 /// ([`ObjectTable::fresh_estimate`]) and the scans do not ask again. A plan
-/// without joins, or whose tables are all on one datasource, needs none:
-/// they are recorded as unknown, and its scans ask for none.
+/// without joins needs none: they are recorded as unknown, and its scans
+/// ask for none. A plan whose tables are all on one datasource fetches
+/// none up front; its scans ask when a join above them needs it.
 pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
     let mut tables = Vec::new();
     let mut joins = false;
@@ -138,12 +139,17 @@ pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
         .collect();
     datasources.sort_unstable();
     datasources.dedup();
-    if !joins || datasources.len() < 2 {
-        // No join to order or build, or all of it on one datasource (its
-        // driver joins it): no round trip for an estimate.
+    if !joins {
+        // No join to order or build: no round trip for an estimate.
         for t in &tables {
             t.set_estimate(None);
         }
+        return;
+    }
+    if datasources.len() < 2 {
+        // All on one datasource: nothing to order across datasources, and
+        // its driver joins what is pushed. A scan still asks when a join
+        // above it needs its estimate.
         return;
     }
     futures::future::join_all(tables.iter().map(ObjectTable::estimate)).await;
@@ -594,6 +600,13 @@ impl TableProvider for ObjectTable {
         let query =
             validate_query(&query, &self.catalog, &ResolveContext::now()).map_err(to_datafusion)?;
         let estimate = self.estimate().await;
+        match self.driver.accepts(&self.catalog, &query) {
+            Ok(()) => {}
+            Err(Error::Unsupported { .. }) if query.filter.is_some() => {
+                return self.scan_filtering_locally(state, &names, filters, estimate);
+            }
+            Err(e) => return Err(to_datafusion(e)),
+        }
         // The driver's planner on the pushed filter, when an estimate is
         // wanted at all (a plan without joins marks it unknown up front).
         let planned = match estimate {
@@ -609,13 +622,6 @@ impl TableProvider for ObjectTable {
             }
             None => None,
         };
-        match self.driver.accepts(&self.catalog, &query) {
-            Ok(()) => {}
-            Err(Error::Unsupported { .. }) if query.filter.is_some() => {
-                return self.scan_filtering_locally(state, &names, filters, estimate);
-            }
-            Err(e) => return Err(to_datafusion(e)),
-        }
         Ok(Arc::new(
             ObjectScanExec::new(
                 self.datasource.clone(),

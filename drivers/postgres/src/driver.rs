@@ -917,14 +917,19 @@ impl Driver for PostgresDriver {
         let compiler = SqlCompiler::new(&self.dialect, cx.catalog);
         let st = compiler.select(query)?;
         let args = arguments(st.params, &st.param_types)?;
-        let mut conn = self.acquire().await?;
+        let at = deadline_at(cx.timeout);
+        let mut handle = self.handle(cx.tx, at).await?;
+        let deadline = Deadline::start(at, &mut handle, &self.pool).await?;
         // The first line of the plan is its top node:
         // `… (cost=0.00..1.05 rows=5 width=36)`.
         let top: Option<(String,)> =
-            sqlx::query_as_with(AssertSqlSafe(format!("EXPLAIN {}", st.sql)), args)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| from_sqlx(e, "estimating a query's rows"))?;
+            Deadline::run(deadline.as_ref(), &mut handle, async move |conn| {
+                sqlx::query_as_with(AssertSqlSafe(format!("EXPLAIN {}", st.sql)), args)
+                    .fetch_optional(conn)
+                    .await
+                    .map_err(|e| from_sqlx(e, "estimating a query's rows"))
+            })
+            .await?;
         Ok(top.and_then(|(line,)| planned_rows(&line)))
     }
 

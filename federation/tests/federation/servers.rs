@@ -139,9 +139,7 @@ async fn row_estimates_come_from_each_servers_statistics() {
 }
 
 /// PostgreSQL estimates a filtered query's rows with its own planner
-/// (`EXPLAIN`): a selective filter is estimated below the whole table,
-/// and a scan reports that estimate (not a guess per condition) to
-/// DataFusion.
+/// (`EXPLAIN`): a selective filter is estimated below the whole table.
 #[tokio::test]
 async fn postgres_estimates_a_filtered_query_with_its_planner() {
     let pg = Postgres::from_env();
