@@ -179,6 +179,18 @@ impl Tree {
     }
 }
 
+/// The two sides of `expr` when it is an equality.
+fn equality(expr: &Expr) -> Option<(&Expr, &Expr)> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => Some((left, right)),
+        _ => None,
+    }
+}
+
 /// Whether `expr` may move to another join of the tree: deterministic,
 /// no subquery.
 fn movable(expr: &Expr) -> bool {
@@ -226,16 +238,11 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         .conditions
         .iter()
         .map(|c| {
-            let Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::Eq,
-                right,
-            }) = c
-            else {
+            let Some((left, right)) = equality(c) else {
                 return false;
             };
             [left, right].iter().any(|side| {
-                let Expr::Column(col) = side.as_ref() else {
+                let Expr::Column(col) = side else {
                     return false;
                 };
                 tree.leaves.iter().zip(&known).any(|(leaf, k)| {
@@ -255,14 +262,10 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         let (Some(&a), Some(&b), 2) = (r.first(), r.last(), r.len()) else {
             continue;
         };
-        let equality = matches!(
-            condition,
-            Expr::BinaryExpr(BinaryExpr {
-                op: Operator::Eq,
-                ..
-            })
-        );
-        if !equality || datasource[a].is_none() || datasource[a] != datasource[b] {
+        if equality(condition).is_none()
+            || datasource[a].is_none()
+            || datasource[a] != datasource[b]
+        {
             continue;
         }
         let (from, to) = (group[a].max(group[b]), group[a].min(group[b]));
@@ -331,7 +334,7 @@ fn regroup(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
     let rows: Option<Vec<f64>> = units.iter().map(|u| u.rows(&known)).collect();
     let order = order(&units, rows.as_deref(), &reads, &used, &keyed);
     let written = order.iter().enumerate().all(|(i, &o)| i == o);
-    if written && clusters_joined_already(&units, &joined_already) {
+    if written && units.iter().all(|u| joined_already(&u.leaves)) {
         return Ok(None);
     }
     let ordered: Vec<Unit> = {
@@ -387,10 +390,6 @@ impl Unit {
         }
         Some(scaled_estimate(largest, conditions))
     }
-}
-
-fn clusters_joined_already(units: &[Unit], joined: &dyn Fn(&BTreeSet<usize>) -> bool) -> bool {
-    units.iter().all(|u| joined(&u.leaves))
 }
 
 /// Each leaf of `unit` as a unit of its own.
@@ -531,25 +530,20 @@ fn join_in_order(
             }
             used[k] = true;
             let condition = &tree.conditions[k];
-            if let Expr::BinaryExpr(BinaryExpr {
-                left: a,
-                op: Operator::Eq,
-                right: b,
-            }) = condition
-            {
+            if let Some((a, b)) = equality(condition) {
                 let on = |e: &Expr, side: &BTreeSet<usize>, input: &LogicalPlan| {
                     tree.leaves_of(e)
                         .is_some_and(|r| !r.is_empty() && r.is_subset(side))
                         && e.get_type(input.schema()).is_ok_and(|t| can_hash(&t))
                 };
                 if on(a, &leaves, &plan) && on(b, &right_leaves, &right) {
-                    left_keys.push(a.as_ref().clone());
-                    right_keys.push(b.as_ref().clone());
+                    left_keys.push(a.clone());
+                    right_keys.push(b.clone());
                     continue;
                 }
                 if on(b, &leaves, &plan) && on(a, &right_leaves, &right) {
-                    left_keys.push(b.as_ref().clone());
-                    right_keys.push(a.as_ref().clone());
+                    left_keys.push(b.clone());
+                    right_keys.push(a.clone());
                     continue;
                 }
             }

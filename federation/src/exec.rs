@@ -1,6 +1,7 @@
 //! The execution plan node that runs one pushed query on a driver.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,19 +115,42 @@ pub(crate) async fn planned_rows(
     if tx.is_some() || (query.filter.is_none() && query.joins.is_empty()) {
         return None;
     }
+    ask_estimate(
+        catalog,
+        timeout,
+        query.object.as_deref().unwrap_or(""),
+        |cx| driver.estimated_query_rows(cx, query),
+    )
+    .await
+}
+
+/// What `ask` says about `object` (it gets a `Cx` with the scan's time
+/// limit), given up after that limit or [`ESTIMATE_TIME_LIMIT`]; `None`
+/// when the driver cannot say, fails, or is late (logged at debug: an
+/// estimate only ever steers the plan).
+async fn ask_estimate<'c, F, Fut>(
+    catalog: &'c Catalog,
+    timeout: Option<Duration>,
+    object: &str,
+    ask: F,
+) -> Option<u64>
+where
+    F: FnOnce(Cx<'c>) -> Fut,
+    Fut: Future<Output = objectql_query_ast::Result<Option<u64>>>,
+{
     let mut cx = Cx::new(catalog);
     if let Some(t) = timeout {
         cx = cx.with_timeout(t);
     }
     let limit = timeout.unwrap_or(ESTIMATE_TIME_LIMIT);
-    match tokio::time::timeout(limit, driver.estimated_query_rows(cx, query)).await {
+    match tokio::time::timeout(limit, ask(cx)).await {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "no planned row estimate");
+            tracing::debug!(error = %e, object, "no row estimate");
             None
         }
         Err(_) => {
-            tracing::debug!(?limit, "no planned row estimate in time");
+            tracing::debug!(object, ?limit, "no row estimate in time");
             None
         }
     }
@@ -155,23 +179,11 @@ pub(crate) async fn estimate_rows<'a>(
     }
     let mut largest: Option<u64> = None;
     for object in objects {
-        let mut cx = Cx::new(catalog);
-        if let Some(t) = timeout {
-            cx = cx.with_timeout(t);
-        }
-        let limit = timeout.unwrap_or(ESTIMATE_TIME_LIMIT);
-        match tokio::time::timeout(limit, driver.estimated_rows(cx, object)).await {
-            Ok(Ok(Some(n))) => largest = Some(largest.map_or(n, |l| l.max(n))),
-            Ok(Ok(None)) => return None,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, object, "no row estimate");
-                return None;
-            }
-            Err(_) => {
-                tracing::debug!(object, ?limit, "no row estimate in time");
-                return None;
-            }
-        }
+        let n = ask_estimate(catalog, timeout, object, |cx| {
+            driver.estimated_rows(cx, object)
+        })
+        .await?;
+        largest = Some(largest.map_or(n, |l| l.max(n)));
     }
     largest
 }

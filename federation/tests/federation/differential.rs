@@ -334,6 +334,26 @@ fn in_layout(q: &str, layout: &dyn Fn(&str) -> &'static str) -> String {
     out
 }
 
+/// A federation with `alone` in memory (datasource `b`) and the other
+/// objects in one SQLite file named `name` (datasource `a`).
+async fn apart(
+    data: &[(&str, Vec<Record>)],
+    dir: &std::path::Path,
+    name: &str,
+    alone: &str,
+) -> Federation {
+    let sqlite = common::sqlite(dir, name).await;
+    let memory = common::memory();
+    federation(data, &|o| {
+        if o == alone {
+            ("b", Arc::clone(&memory))
+        } else {
+            ("a", Arc::clone(&sqlite))
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_generated_sql_queries_agree_pushed_whole_spread_and_unpushed() {
     const QUERIES: usize = 1000;
@@ -342,28 +362,10 @@ async fn a_thousand_generated_sql_queries_agree_pushed_whole_spread_and_unpushed
     let dir = tempfile::tempdir().expect("tempdir");
     let one_sqlite = common::sqlite(dir.path(), "whole").await;
     let whole = federation(&data, &|_| ("a", Arc::clone(&one_sqlite))).await;
-    let spread_sqlite = common::sqlite(dir.path(), "spread").await;
-    let spread_memory = common::memory();
-    let spread = federation(&data, &|o| {
-        if o == "ord" {
-            ("b", Arc::clone(&spread_memory))
-        } else {
-            ("a", Arc::clone(&spread_sqlite))
-        }
-    })
-    .await;
+    let spread = apart(&data, dir.path(), "spread", "ord").await;
     // `ord` and `item` together, `cust` apart: a chain `cust ⋈ ord ⋈
     // item` is regrouped so that `ord ⋈ item` goes to SQLite whole.
-    let paired_sqlite = common::sqlite(dir.path(), "paired").await;
-    let paired_memory = common::memory();
-    let paired = federation(&data, &|o| {
-        if o == "cust" {
-            ("b", Arc::clone(&paired_memory))
-        } else {
-            ("a", Arc::clone(&paired_sqlite))
-        }
-    })
-    .await;
+    let paired = apart(&data, dir.path(), "paired", "cust").await;
     let memory = common::memory();
     let reference = federation(&data, &|_| ("m", Arc::clone(&memory)))
         .await

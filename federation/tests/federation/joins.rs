@@ -33,6 +33,15 @@ fn orders(datasource: &str) -> ObjectSchema {
     .expect("schema")
 }
 
+/// The `rows shipped: N` an EXPLAIN ANALYZE tree prints under the node
+/// labelled `scan` (within its first lines).
+fn rows_shipped(plan: &str, scan: &str) -> Option<u64> {
+    plan.lines()
+        .skip_while(|l| !l.contains(scan))
+        .take(5)
+        .find_map(|l| l.trim().strip_prefix("rows shipped: ")?.parse().ok())
+}
+
 /// An object with one text field, `key`.
 fn keyed(name: &str, datasource: &str) -> ObjectSchema {
     ObjectSchema::from_json(&serde_json::json!({
@@ -503,19 +512,14 @@ async fn the_join_is_built_on_the_side_the_estimates_say_is_smaller() {
         .datasource("s", sqlite);
     let q = "SELECT e.id FROM m.events e JOIN s.picked p ON e.key = p.key ORDER BY e.id";
     let plan = fed.explain(q, true).await.expect("explain analyze");
-    let shipped = |scan: &str| -> Vec<String> {
-        plan.lines()
-            .skip_while(|l| !l.contains(scan))
-            .take(4)
-            .map(|l| l.trim().to_owned())
-            .collect()
-    };
-    assert!(
-        shipped("driver:sqlite s.picked").contains(&"rows shipped: 3".to_owned()),
+    assert_eq!(
+        rows_shipped(&plan, "driver:sqlite s.picked"),
+        Some(3),
         "{plan}"
     );
-    assert!(
-        shipped("driver:memory m.events").contains(&"rows shipped: 3".to_owned()),
+    assert_eq!(
+        rows_shipped(&plan, "driver:memory m.events"),
+        Some(3),
         "the large side was not narrowed by the small side's keys:\n{plan}"
     );
     assert_eq!(
@@ -678,20 +682,12 @@ async fn a_join_on_two_keys_narrows_the_other_side_by_both() {
         .datasource("m", memory)
         .datasource("s", sqlite);
     let q = "SELECT g.id FROM m.big g JOIN s.small t ON g.a = t.a AND g.b = t.b ORDER BY g.id";
-    let shipped_by_big = |plan: &str| -> Option<String> {
-        plan.lines()
-            .skip_while(|l| !l.contains("driver:memory m.big"))
-            .take(5)
-            .map(str::trim)
-            .find(|l| l.starts_with("rows shipped: "))
-            .map(str::to_owned)
-    };
     let plan = fed.explain(q, true).await.expect("explain analyze");
     // Rows whose `a` is one of the three and whose `b` is one of the
     // three: 30 of the 1,000, every one of them a match here.
     assert_eq!(
-        shipped_by_big(&plan).as_deref(),
-        Some("rows shipped: 30"),
+        rows_shipped(&plan, "driver:memory m.big"),
+        Some(30),
         "{plan}"
     );
     let rows = fed.sql_rows(q).await.expect("rows");
@@ -699,8 +695,8 @@ async fn a_join_on_two_keys_narrows_the_other_side_by_both() {
     let unnarrowed = fed.clone().with_join_key_limit(0);
     let plan = unnarrowed.explain(q, true).await.expect("explain analyze");
     assert_eq!(
-        shipped_by_big(&plan).as_deref(),
-        Some("rows shipped: 1000"),
+        rows_shipped(&plan, "driver:memory m.big"),
+        Some(1000),
         "{plan}"
     );
     assert_eq!(unnarrowed.sql_rows(q).await.expect("rows"), rows);
@@ -754,14 +750,11 @@ async fn key_lists_too_long_together_still_narrow_by_their_bounds() {
     let q = "SELECT COUNT(*) AS n FROM m.wanted w JOIN s.stock t \
              ON w.a = t.a AND w.b = t.b AND w.c = t.c";
     let plan = fed.explain(q, true).await.expect("explain analyze");
-    let shipped: Vec<&str> = plan
-        .lines()
-        .skip_while(|l| !l.contains("driver:sqlite s.stock"))
-        .take(5)
-        .map(str::trim)
-        .filter(|l| l.starts_with("rows shipped: "))
-        .collect();
-    assert_eq!(shipped, vec!["rows shipped: 11000"], "{plan}");
+    assert_eq!(
+        rows_shipped(&plan, "driver:sqlite s.stock"),
+        Some(11_000),
+        "{plan}"
+    );
     let rows = fed.sql_rows(q).await.expect("rows");
     assert_eq!(
         rows,
