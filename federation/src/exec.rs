@@ -62,7 +62,7 @@ pub struct ObjectScanExec {
     metrics: ExecutionPlanMetricsSet,
     /// Whether DataFusion's dynamic join filters may narrow the query
     /// (pushdown on).
-    reduce: bool,
+    pub(crate) reduce: bool,
     /// The dynamic filters handed down by joins above (see
     /// [`ObjectScanExec::handle_child_pushdown_result`]).
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
@@ -73,14 +73,14 @@ pub struct ObjectScanExec {
     /// The transaction the query runs in (its batches are then read in
     /// full when the node starts, so no other node of the plan waits on
     /// the transaction's connection while this one holds it).
-    tx: Option<TxId>,
+    pub(crate) tx: Option<TxId>,
     /// About how many rows the query's objects hold (the largest driver
     /// estimate), for [`ExecutionPlan::partition_statistics`].
-    estimated_rows: Option<u64>,
+    pub(crate) estimated_rows: Option<u64>,
     /// About how many rows the query itself returns, when the driver's
     /// planner said (`Driver::estimated_query_rows`); preferred to
     /// `estimated_rows` scaled by a guess per condition.
-    planned_rows: Option<u64>,
+    pub(crate) planned_rows: Option<u64>,
 }
 
 /// The share of rows DataFusion assumes a filter keeps when it knows

@@ -21,6 +21,10 @@
 //! exactly) and streams the driver's Arrow batches through; no table is
 //! collected into memory by a scan.
 //!
+//! With the `ballista` feature the same SQL runs on Apache Ballista (see
+//! the `distributed` module): plans are serialized with an object codec,
+//! and each node opens its own drivers from the datasource URLs.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use objectql_federation::Federation;
@@ -58,6 +62,8 @@
 
 mod catalog;
 mod cluster;
+#[cfg(feature = "ballista")]
+pub mod distributed;
 mod error;
 mod exec;
 mod explain;
@@ -76,8 +82,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::{StreamExt, TryStreamExt};
@@ -86,6 +92,8 @@ use objectql_query_ast::{Catalog, Error, Record, Result, Value};
 
 pub use crate::catalog::{DatasourceSchema, ObjectCatalog};
 pub use crate::cluster::ClusterJoins;
+#[cfg(feature = "ballista")]
+pub use crate::distributed::{Distributed, ObjectCodec, OpenDriver};
 pub use crate::error::from_datafusion;
 pub use crate::exec::{GuardJoinKeys, ObjectScanExec};
 pub use crate::joined::{JoinedQuery, Source};
@@ -109,6 +117,8 @@ pub const CATALOG: &str = "objectql";
 pub struct Federation {
     catalog: Arc<Catalog>,
     sources: BTreeMap<String, Arc<dyn Driver>>,
+    /// The URL each datasource was opened from, where known.
+    urls: BTreeMap<String, String>,
     options: ScanOptions,
     join_key_limit: usize,
 }
@@ -125,6 +135,7 @@ impl Federation {
         Self {
             catalog,
             sources: BTreeMap::new(),
+            urls: BTreeMap::new(),
             options: ScanOptions::default(),
             join_key_limit: DEFAULT_JOIN_KEY_LIMIT,
         }
@@ -147,6 +158,15 @@ impl Federation {
     /// tables of schema `name`.
     pub fn datasource(mut self, name: impl Into<String>, driver: Arc<dyn Driver>) -> Self {
         self.sources.insert(name.into(), driver);
+        self
+    }
+
+    /// Records the URL datasource `name`'s driver was opened from. A plan
+    /// run beyond this process (feature `ballista`) carries it, so that
+    /// each node opens its own driver; nothing else reads it. The URL
+    /// travels inside the plan: credentials in it reach every node.
+    pub fn with_url(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.urls.insert(name.into(), url.into());
         self
     }
 
@@ -200,12 +220,18 @@ impl Federation {
     /// A context configured as [`Federation::context`]'s, without the
     /// catalog of tables (a QueryAST plan brings its own scans).
     fn bare_context(&self) -> SessionContext {
+        SessionContext::new_with_state(self.state(self.configured(SessionConfig::new())))
+    }
+
+    /// `config` with this federation's settings: the default catalog and
+    /// schema, `information_schema`, and join key pushdown.
+    fn configured(&self, config: SessionConfig) -> SessionConfig {
         let default_schema = if self.sources.contains_key("default") || self.sources.is_empty() {
             "default".to_owned()
         } else {
             self.sources.keys().next().cloned().unwrap_or_default()
         };
-        let mut config = SessionConfig::new()
+        let mut config = config
             .with_default_catalog_and_schema(CATALOG, default_schema)
             .with_information_schema(true);
         let optimizer = &mut config.options_mut().optimizer;
@@ -221,17 +247,21 @@ impl Federation {
         // dynamic filter is then plain bounds and keys, which translate;
         // a partitioned join's is a `CASE` over hash partitions.
         optimizer.repartition_joins = !self.options.pushdown;
-        let state = SessionStateBuilder::new()
+        config
+    }
+
+    /// A session state on `config` with this federation's optimizer rules.
+    fn state(&self, config: SessionConfig) -> SessionState {
+        let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(GuardJoinKeys))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+            .with_physical_optimizer_rule(Arc::new(GuardJoinKeys));
         if self.options.pushdown {
-            ctx.add_optimizer_rule(Arc::new(ClusterJoins));
-            ctx.add_optimizer_rule(Arc::new(PushSubtrees));
+            builder = builder
+                .with_optimizer_rule(Arc::new(ClusterJoins))
+                .with_optimizer_rule(Arc::new(PushSubtrees));
         }
-        ctx
+        builder.build()
     }
 
     /// Plans `sql` (a query: no DDL, DML or `SET` statements).

@@ -13,6 +13,8 @@
 //!   memory+sqlite (both ways), sqlite+postgres, postgres+mysql and
 //!   mysql+mongo, their joins on DataFusion (objectql's `federation`).
 //! - `writes`: `INSERT`, `UPDATE` and `DELETE` through SQL.
+//! - `ballista` (feature `ballista`): the spread queries on Ballista
+//!   standalone (SQLite + PostgreSQL) return the in-process rows.
 //! - `errors`: bad SQL, unknown names, refused statements and a driver
 //!   failing mid-stream are typed errors, never panics or short results.
 
@@ -25,6 +27,8 @@
 )]
 
 mod federation {
+    #[cfg(feature = "ballista")]
+    mod ballista;
     pub mod common;
     mod differential;
     mod errors;

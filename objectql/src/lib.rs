@@ -48,6 +48,8 @@
 //!   ([`Session::sql`], [`Engine::sql`]): each object is a DataFusion
 //!   table that pushes filters, projections and limits to its driver with
 //!   the protocol's meaning; DataFusion joins across datasources.
+//! - `ballista`: the same SQL on Apache Ballista, in-process (standalone)
+//!   or across machines (`federation::distributed`).
 //!
 //! QueryAST `joins` across datasources need no feature: see
 //! [`Engine::join_key_limit`] for how their driver queries are narrowed.

@@ -10,7 +10,7 @@ use objectql_query_ast::{Catalog, ObjectSchema, Record, Value};
 
 use super::common::{self, column};
 
-fn customers(datasource: &str) -> ObjectSchema {
+pub(super) fn customers(datasource: &str) -> ObjectSchema {
     ObjectSchema::from_json(&serde_json::json!({
         "name": "customers",
         "datasource": datasource,
@@ -19,7 +19,7 @@ fn customers(datasource: &str) -> ObjectSchema {
     .expect("schema")
 }
 
-fn orders(datasource: &str) -> ObjectSchema {
+pub(super) fn orders(datasource: &str) -> ObjectSchema {
     ObjectSchema::from_json(&serde_json::json!({
         "name": "orders",
         "datasource": datasource,
@@ -103,7 +103,7 @@ fn order_rows() -> Vec<Record> {
 }
 
 /// Queries over `{c}` (customers) and `{o}` (orders).
-const QUERIES: &[&str] = &[
+pub(super) const QUERIES: &[&str] = &[
     "SELECT c.name, o.id, o.total FROM {c} c JOIN {o} o ON o.customer = c.id ORDER BY o.id",
     "SELECT c.name, SUM(o.total) AS paid, COUNT(*) AS n FROM {c} c JOIN {o} o ON o.customer = c.id \
      WHERE o.status = 'paid' AND c.country <> 'US' GROUP BY c.name ORDER BY c.name",
@@ -135,11 +135,11 @@ const QUERIES: &[&str] = &[
      HAVING NOT (COUNT(*) = 1) OR o.customer IS NULL ORDER BY o.customer",
 ];
 
-fn sql(q: &str, c: &str, o: &str) -> String {
+pub(super) fn sql(q: &str, c: &str, o: &str) -> String {
     q.replace("{c}", c).replace("{o}", o)
 }
 
-async fn load_both(
+pub(super) async fn load_both(
     catalog: &Catalog,
     customers_driver: &Arc<dyn Driver>,
     orders_driver: &Arc<dyn Driver>,
