@@ -131,6 +131,8 @@ impl DriverFactory for MongoFactory {
 pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     datasources: RwLock<HashMap<String, Arc<dyn Driver>>>,
+    /// The URL of each datasource [`Engine::add_datasource`] connected.
+    urls: RwLock<HashMap<String, String>>,
     tenant_sources: RwLock<HashMap<String, Arc<dyn TenantSource>>>,
     factories: RwLock<Vec<Arc<dyn DriverFactory>>>,
     join_key_limit: std::sync::atomic::AtomicUsize,
@@ -239,6 +241,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 catalog: RwLock::new(Arc::new(Catalog::new())),
                 datasources: RwLock::new(HashMap::new()),
+                urls: RwLock::new(HashMap::new()),
                 tenant_sources: RwLock::new(HashMap::new()),
                 factories: RwLock::new(factories),
                 join_key_limit: std::sync::atomic::AtomicUsize::new(DEFAULT_JOIN_KEY_LIMIT),
@@ -297,6 +300,19 @@ impl Engine {
 
     /// Connects a datasource from a URL (`memory://`, …) and names it.
     pub async fn add_datasource(&self, name: &str, url: &str) -> Result<()> {
+        let driver = self.connect_url(url).await?;
+        self.add_driver(name, driver)?;
+        self.inner
+            .urls
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(name.to_owned(), url.to_owned());
+        Ok(())
+    }
+
+    /// Connects a new driver to `url` with the factory of its scheme,
+    /// without adding it as a datasource.
+    pub async fn connect_url(&self, url: &str) -> Result<Arc<dyn Driver>> {
         let scheme = url
             .split_once(':')
             .map(|(s, _)| s)
@@ -315,8 +331,19 @@ impl Engine {
                     "no driver for URL scheme `{scheme}` (is the crate feature for it enabled?)"
                 ))
             })?;
-        let driver = factory.connect(url).await?;
-        self.add_driver(name, driver)
+        factory.connect(url).await
+    }
+
+    /// The URL datasource `name` was connected from by
+    /// [`Engine::add_datasource`] (`None` for a driver added as it is).
+    pub fn datasource_url(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .urls
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned())
     }
 
     /// Adds an already-connected driver as a datasource.

@@ -34,9 +34,30 @@ impl Session {
             .with_timeout(self.timeout())
             .with_join_key_limit(self.engine().join_key_limit());
         for (name, driver) in self.datasources()? {
+            if let Some(url) = self.engine().datasource_url(&name)? {
+                fed = fed.with_url(name.clone(), url);
+            }
             fed = fed.datasource(name, driver);
         }
         Ok(fed)
+    }
+
+    /// This session's SQL on Apache Ballista, in this process: a scheduler
+    /// and an executor (Ballista's standalone mode) whose drivers are
+    /// connected anew from the URLs of the datasources (the engine's
+    /// factories; see `objectql::federation::distributed`). Every
+    /// datasource must have been added with [`Engine::add_datasource`]: a
+    /// driver added as it is has no URL to connect from.
+    #[cfg(feature = "ballista")]
+    pub async fn ballista_standalone(
+        &self,
+    ) -> Result<objectql_federation::distributed::Distributed> {
+        let engine = self.engine().clone();
+        let open = move |url: String| {
+            let engine = engine.clone();
+            async move { engine.connect_url(&url).await }
+        };
+        self.federation()?.ballista_standalone(&open).await
     }
 
     /// Runs a SQL query over every datasource (`SELECT … FROM pg.orders o

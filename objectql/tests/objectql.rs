@@ -10,7 +10,8 @@
 //! - `planning`: `count` and `distinct` through the plan-time decision
 //!   (`Driver::accepts`) when SQLite refuses a filter past its bind limit.
 //! - `sql` (feature `federation`): writes through SQL, and their refusal
-//!   inside a transaction.
+//!   inside a transaction; with `ballista`, an engine's SQL on Ballista
+//!   standalone.
 
 #![allow(
     clippy::unwrap_used,

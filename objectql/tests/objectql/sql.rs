@@ -99,3 +99,65 @@ async fn sql_inside_a_transaction_is_refused() {
         0
     );
 }
+
+/// An engine's SQL on Ballista standalone: the executor connects its own
+/// drivers from the URLs the datasources were added with, and returns what
+/// the in-process federation returns.
+#[cfg(feature = "ballista")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engines_sql_runs_on_ballista_with_drivers_connected_from_its_urls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::new();
+    for name in ["crm", "shop"] {
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        );
+        engine.add_datasource(name, &url).await.expect("sqlite");
+    }
+    for (name, ds) in [("people", "crm"), ("sales", "shop")] {
+        engine
+            .register_json(&json!({
+                "name": name, "datasource": ds,
+                "fields": {"who": {"type": "text"}, "n": {"type": "integer"}}
+            }))
+            .await
+            .expect("register");
+    }
+    engine
+        .execute_sql("INSERT INTO crm.people (who, n) VALUES ('ada', 1), ('bob', 2), ('cy', NULL)")
+        .await
+        .expect("people");
+    engine
+        .execute_sql(
+            "INSERT INTO shop.sales (who, n) VALUES ('ada', 10), ('ada', 5), ('bob', 7), ('dee', 1)",
+        )
+        .await
+        .expect("sales");
+    let sql = "SELECT p.who, SUM(s.n) AS total, COUNT(s.n) AS k FROM crm.people p \
+               LEFT JOIN shop.sales s ON s.who = p.who GROUP BY p.who ORDER BY p.who";
+    let want = engine.sql_rows(sql).await.expect("in process");
+    assert_eq!(want.len(), 3);
+    let cluster = engine
+        .default_session()
+        .ballista_standalone()
+        .await
+        .expect("ballista");
+    assert_eq!(cluster.sql_rows(sql).await.expect("ballista"), want);
+    assert!(cluster.codec().scans_decoded() >= 2);
+    cluster.close().await.expect("close");
+
+    // A driver added as it is has no URL for the executor.
+    engine
+        .add_driver(
+            "loose",
+            engine.connect_url("memory://").await.expect("memory"),
+        )
+        .expect("add");
+    let error = engine
+        .default_session()
+        .ballista_standalone()
+        .await
+        .expect_err("no URL for `loose`");
+    assert!(error.to_string().contains("`loose`"), "{error}");
+}
