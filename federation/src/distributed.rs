@@ -128,6 +128,7 @@ pub struct ObjectCodec {
     logical: BallistaLogicalExtensionCodec,
     physical: BallistaPhysicalExtensionCodec,
     tables_decoded: AtomicUsize,
+    subtrees_decoded: AtomicUsize,
     scans_decoded: AtomicUsize,
 }
 
@@ -156,6 +157,7 @@ impl ObjectCodec {
             logical: BallistaLogicalExtensionCodec::default(),
             physical: BallistaPhysicalExtensionCodec::default(),
             tables_decoded: AtomicUsize::new(0),
+            subtrees_decoded: AtomicUsize::new(0),
             scans_decoded: AtomicUsize::new(0),
         })
     }
@@ -169,6 +171,12 @@ impl ObjectCodec {
     /// has read from logical plans.
     pub fn tables_decoded(&self) -> usize {
         self.tables_decoded.load(Ordering::Relaxed)
+    }
+
+    /// How many of [`Self::tables_decoded`] were pushed subtrees: one
+    /// QueryAST query (joins, grouping, sort, paging) on one datasource.
+    pub fn subtrees_decoded(&self) -> usize {
+        self.subtrees_decoded.load(Ordering::Relaxed)
     }
 
     /// How many objectql scans this codec has read from physical plans
@@ -345,17 +353,20 @@ impl LogicalExtensionCodec for ObjectCodec {
                         .with_options(options),
                 )
             }
-            SUBTREE => Arc::new(QueryTable {
-                datasource: part.datasource,
-                driver,
-                catalog,
-                query: query.ok_or_else(|| to_datafusion(no_query()))?,
-                keys: part.keys.unwrap_or_default(),
-                schema,
-                timeout: options.timeout,
-                tx: None,
-                estimates: part.flag,
-            }),
+            SUBTREE => {
+                self.subtrees_decoded.fetch_add(1, Ordering::Relaxed);
+                Arc::new(QueryTable {
+                    datasource: part.datasource,
+                    driver,
+                    catalog,
+                    query: query.ok_or_else(|| to_datafusion(no_query()))?,
+                    keys: part.keys.unwrap_or_default(),
+                    schema,
+                    timeout: options.timeout,
+                    tx: None,
+                    estimates: part.flag,
+                })
+            }
             other => {
                 return Err(to_datafusion(Error::validation(
                     "plan",

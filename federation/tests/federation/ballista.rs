@@ -91,6 +91,9 @@ async fn spread_queries_on_ballista_standalone_return_the_in_process_rows() {
         );
     }
     assert!(cluster.codec().tables_decoded() > 0);
+    // The groupings on `orders` alone went to PostgreSQL whole, as pushed
+    // subtrees the scheduler decoded.
+    assert!(cluster.codec().subtrees_decoded() > 0);
 
     cluster.close().await.expect("close");
     lite.close().await.expect("close");
