@@ -8,7 +8,8 @@
 //!   and MongoDB (the servers `scripts/test` provisions).
 //! - `differential`: 1,000 generated queries, pushed whole to one SQLite
 //!   datasource, spread over SQLite and memory, and not pushed at all,
-//!   must give DataFusion's own answer.
+//!   must give DataFusion's own answer (with `ballista`, 80 more on
+//!   Ballista standalone).
 //! - `spread`: the conformance suite's multi-object cases spread over
 //!   memory+sqlite (both ways), sqlite+postgres, postgres+mysql and
 //!   mysql+mongo, their joins on DataFusion (objectql's `federation`).
