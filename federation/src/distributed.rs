@@ -54,7 +54,7 @@ use crate::error::{from_datafusion, to_datafusion};
 use crate::exec::ObjectScanExec;
 use crate::source::QueryTable;
 use crate::table::{ObjectTable, ScanOptions};
-use crate::{CATALOG, Federation, batches_to_records, read_only, table};
+use crate::{CATALOG, Federation, batches_to_records, planned};
 
 /// Opens a driver from a datasource URL: how a Ballista node gets the
 /// drivers of the plans it runs. A closure `Fn(String) -> impl Future<Output
@@ -107,10 +107,12 @@ struct Part {
     timeout_ms: Option<u64>,
     #[serde(default)]
     pushdown: bool,
-    /// A subtree's scan asks for row estimates; a scan is narrowed by
-    /// join keys.
+    /// A pushed subtree's scan asks its driver for row estimates.
     #[serde(default)]
-    flag: bool,
+    estimates: bool,
+    /// A scan may be narrowed by the join keys handed down to it.
+    #[serde(default)]
+    reduce: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     estimated_rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,7 +225,8 @@ impl ObjectCodec {
             keys: None,
             timeout_ms: None,
             pushdown: true,
-            flag: false,
+            estimates: false,
+            reduce: false,
             estimated_rows: None,
             planned_rows: None,
         })
@@ -360,11 +363,16 @@ impl LogicalExtensionCodec for ObjectCodec {
                     driver,
                     catalog,
                     query: query.ok_or_else(|| to_datafusion(no_query()))?,
-                    keys: part.keys.unwrap_or_default(),
+                    keys: part.keys.ok_or_else(|| {
+                        to_datafusion(Error::validation(
+                            "plan",
+                            "a pushed objectql subtree lacks its columns",
+                        ))
+                    })?,
                     schema,
                     timeout: options.timeout,
                     tx: None,
-                    estimates: part.flag,
+                    estimates: part.estimates,
                 })
             }
             other => {
@@ -403,7 +411,7 @@ impl LogicalExtensionCodec for ObjectCodec {
             part.query = Some(table.query.clone());
             part.keys = Some(table.keys.clone());
             part.timeout_ms = millis(table.timeout);
-            part.flag = table.estimates;
+            part.estimates = table.estimates;
             return write(buf, SUBTREE, &part, &[]).map_err(to_datafusion);
         }
         self.logical.try_encode_table_provider(table_ref, node, buf)
@@ -454,7 +462,7 @@ impl PhysicalExtensionCodec for ObjectCodec {
             part.timeout_ms.map(Duration::from_millis),
             schema,
         )
-        .with_key_reduction(part.flag)
+        .with_key_reduction(part.reduce)
         .with_estimated_rows(part.estimated_rows)
         .with_planned_rows(part.planned_rows);
         self.scans_decoded.fetch_add(1, Ordering::Relaxed);
@@ -479,7 +487,7 @@ impl PhysicalExtensionCodec for ObjectCodec {
         part.query = Some(scan.query.clone());
         part.keys.clone_from(&scan.keep);
         part.timeout_ms = millis(scan.timeout);
-        part.flag = scan.reduce;
+        part.reduce = scan.reduce;
         part.estimated_rows = scan.estimated_rows;
         part.planned_rows = scan.planned_rows;
         let schema = datafusion_proto::protobuf::Schema::try_from(scan.schema().as_ref())?;
@@ -499,6 +507,8 @@ impl PhysicalExtensionCodec for ObjectCodec {
 pub struct Distributed {
     context: SessionContext,
     codec: Arc<ObjectCodec>,
+    /// The federation's pushdown setting (estimates are fetched for it).
+    pushdown: bool,
 }
 
 impl fmt::Debug for Distributed {
@@ -506,6 +516,7 @@ impl fmt::Debug for Distributed {
         f.debug_struct("Distributed")
             .field("session", &self.context.session_id())
             .field("codec", &self.codec)
+            .field("pushdown", &self.pushdown)
             .finish()
     }
 }
@@ -525,13 +536,8 @@ impl Distributed {
 
     /// Runs `sql` (a query) on the cluster and returns its Arrow batches.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let frame = self
-            .context
-            .sql_with_options(sql, read_only())
-            .await
-            .map_err(from_datafusion)?;
-        table::fetch_estimates(frame.logical_plan()).await;
-        frame
+        planned(&self.context, sql, self.pushdown)
+            .await?
             .execute_stream()
             .await
             .map_err(from_datafusion)?
@@ -590,7 +596,11 @@ impl Federation {
             .await
             .map_err(from_datafusion)?;
         context.register_catalog(CATALOG, Arc::new(self.catalog_provider()?));
-        Ok(Distributed { context, codec })
+        Ok(Distributed {
+            context,
+            codec,
+            pushdown: self.options.pushdown,
+        })
     }
 }
 

@@ -90,6 +90,16 @@ pub struct ObjectScanExec {
 const FILTER_SELECTIVITY: f64 = 0.2;
 const MAX_SELECTIVE_CONDITIONS: i32 = 3;
 
+/// How many conditions `filter` has (the conjuncts of a top-level `and`),
+/// as [`scaled_estimate`] counts them.
+pub(crate) fn conditions(filter: Option<&Filter>) -> usize {
+    match filter {
+        None => 0,
+        Some(Filter::And(all)) => all.len(),
+        Some(_) => 1,
+    }
+}
+
 /// `rows` times [`FILTER_SELECTIVITY`] per condition, for up to
 /// [`MAX_SELECTIVE_CONDITIONS`].
 // An estimate: row counts far below 2^52.
@@ -271,11 +281,7 @@ impl ObjectScanExec {
         clippy::cast_sign_loss
     )]
     pub fn estimated_output_rows(&self) -> Option<usize> {
-        let conditions = match &self.query.filter {
-            None => 0,
-            Some(Filter::And(all)) => all.len(),
-            Some(_) => 1,
-        };
+        let conditions = conditions(self.query.filter.as_ref());
         let mut out = match self.planned_rows {
             Some(rows) => rows as f64,
             None => scaled_estimate(self.estimated_rows?, conditions),

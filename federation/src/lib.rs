@@ -270,15 +270,7 @@ impl Federation {
     /// DataFusion optimizes the plan: [`ClusterJoins`] orders inner joins
     /// by them.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
-        let frame = self
-            .context()?
-            .sql_with_options(sql, read_only())
-            .await
-            .map_err(from_datafusion)?;
-        if self.options.pushdown {
-            table::fetch_estimates(frame.logical_plan()).await;
-        }
-        Ok(frame)
+        planned(&self.context()?, sql, self.options.pushdown).await
     }
 
     /// Runs one `INSERT`, `UPDATE` or `DELETE` statement and returns how
@@ -441,6 +433,19 @@ fn check_write(plan: &LogicalPlan) -> Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+/// `sql` (a query) planned in `ctx`; with `pushdown`, the row estimates
+/// of the tables it reads fetched for [`ClusterJoins`] first.
+async fn planned(ctx: &SessionContext, sql: &str, pushdown: bool) -> Result<DataFrame> {
+    let frame = ctx
+        .sql_with_options(sql, read_only())
+        .await
+        .map_err(from_datafusion)?;
+    if pushdown {
+        table::fetch_estimates(frame.logical_plan()).await;
+    }
+    Ok(frame)
 }
 
 /// What [`Federation::sql`] accepts: queries only. DDL (`CREATE EXTERNAL

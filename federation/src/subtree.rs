@@ -186,11 +186,7 @@ pub(crate) fn joinable(plan: &LogicalPlan) -> Option<Joinable> {
         unique,
         datasource: (sub.table.datasource().to_owned(), driver),
         rows: sub.table.fresh_estimate(),
-        conditions: match &sub.query.filter {
-            None => 0,
-            Some(Filter::And(all)) => all.len(),
-            Some(_) => 1,
-        },
+        conditions: crate::exec::conditions(sub.query.filter.as_ref()),
     })
 }
 

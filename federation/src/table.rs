@@ -112,6 +112,10 @@ pub struct ObjectTable {
 struct Fetched {
     at: Instant,
     rows: Option<u64>,
+    /// Whether the driver was asked (else a plan without joins marked the
+    /// estimate unknown, so that its scans ask for none; a later plan
+    /// with joins on the same table, in a long-lived context, still asks).
+    asked: bool,
 }
 
 /// Fetches the row estimate of every [`ObjectTable`] `plan` reads (its
@@ -142,7 +146,7 @@ pub(crate) async fn fetch_estimates(plan: &LogicalPlan) {
     if !joins {
         // No join to order or build: no round trip for an estimate.
         for t in &tables {
-            t.set_estimate(None);
+            t.mark_unknown();
         }
         return;
     }
@@ -220,7 +224,7 @@ impl ObjectTable {
     /// asked once and reused for a while; `None` when the driver cannot
     /// say.
     pub(crate) async fn estimate(&self) -> Option<u64> {
-        if let Some(known) = self.fresh() {
+        if let Some(known) = self.fresh().filter(|f| f.asked) {
             return known.rows;
         }
         let rows = estimate_rows(
@@ -235,12 +239,27 @@ impl ObjectTable {
         rows
     }
 
-    /// Records `rows` as the table's fresh estimate.
+    /// Records `rows`, as the driver said, as the table's fresh estimate.
     fn set_estimate(&self, rows: Option<u64>) {
         if let Ok(mut cell) = self.estimate.lock() {
             *cell = Some(Fetched {
                 at: Instant::now(),
                 rows,
+                asked: true,
+            });
+        }
+    }
+
+    /// Records the estimate as unknown, unasked (a plan without joins),
+    /// unless a fresh one is there.
+    fn mark_unknown(&self) {
+        if let Ok(mut cell) = self.estimate.lock()
+            && cell.is_none_or(|f| f.at.elapsed() >= ESTIMATE_REUSED_FOR)
+        {
+            *cell = Some(Fetched {
+                at: Instant::now(),
+                rows: None,
+                asked: false,
             });
         }
     }
@@ -636,5 +655,53 @@ impl TableProvider for ObjectTable {
             .with_estimated_rows(estimate)
             .with_planned_rows(planned),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use objectql_query_ast::{Field, Value};
+
+    /// A plan without joins marks the estimate unknown without asking; a
+    /// later plan with joins on the same (long-lived) table still asks, and
+    /// a fresh answer is not overwritten by such a mark.
+    #[tokio::test]
+    async fn an_unasked_mark_does_not_stand_for_an_estimate() {
+        let mut catalog = Catalog::new();
+        catalog
+            .insert(ObjectSchema::new("t").field(Field::new("n", "integer")))
+            .unwrap();
+        let catalog = Arc::new(catalog);
+        let driver: Arc<dyn Driver> =
+            Arc::new(objectql_driver_memory::MemoryDriver::connect("memory://").unwrap());
+        driver.sync_schema(catalog.get("t").unwrap()).await.unwrap();
+        let rows: Vec<Record> = (0..3)
+            .map(|i| Record::from_iter([("n".to_owned(), Value::from(i))]))
+            .collect();
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                validate_record(
+                    r,
+                    catalog.get("t").unwrap(),
+                    WriteMode::Insert,
+                    &Path::root("rows"),
+                )
+                .unwrap()
+            })
+            .collect();
+        driver
+            .insert(objectql_driver::Cx::new(&catalog), "t", rows)
+            .await
+            .unwrap();
+        let table = ObjectTable::new("default", driver, catalog, "t").unwrap();
+        table.mark_unknown();
+        assert!(!table.estimates_wanted());
+        assert_eq!(table.estimate().await, Some(3));
+        assert_eq!(table.fresh_estimate(), Some(3));
+        table.mark_unknown();
+        assert_eq!(table.fresh_estimate(), Some(3), "the fresh answer stands");
+        assert!(table.estimates_wanted());
     }
 }
