@@ -585,6 +585,24 @@ impl Federation {
         // its 16 partitions: Ballista 55 then returns a sixteenth of the
         // rows, silently (seen with a `LEFT JOIN … ORDER BY`).
         config.options_mut().optimizer.repartition_joins = true;
+        // Hash joins, as in one process: Ballista prefers sort-merge joins,
+        // and DataFusion 55.2's `SortMergeJoinExec` fails a right join whose
+        // filter reads the right side ("column types must match schema
+        // types", a generated query with two full joins); it does so in
+        // one process too, with `prefer_hash_join` off. Always partitioned
+        // on the keys, never `CollectLeft` for a small side: that is the
+        // join Ballista demotes (see above).
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.prefer_hash_join = true;
+        optimizer.hash_join_single_partition_threshold = 0;
+        optimizer.hash_join_single_partition_threshold_rows = 0;
+        // A partitioned hash join's dynamic filter is complete once every
+        // build partition has reported; Ballista runs each partition as its
+        // own task, so a probe side waiting for it would wait for ever.
+        config
+            .options_mut()
+            .optimizer
+            .enable_join_dynamic_filter_pushdown = false;
         let config = config
             .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
             .with_ballista_physical_extension_codec(Arc::clone(&codec) as _)

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
@@ -39,6 +39,7 @@ use objectql_query_ast::{
     validate_query,
 };
 
+use crate::conform::conform;
 use crate::error::to_datafusion;
 use crate::translate::scalar_to_value;
 
@@ -680,42 +681,6 @@ fn key_condition(
         .map(|v| literal(v, st))
         .collect::<Option<Vec<_>>>()?;
     Some(Filter::cond(key.clone(), Op::In(values)))
-}
-
-/// Conforms a driver batch to the node's output schema: keeps the wanted
-/// columns (by name) and checks their types; a projection of no columns
-/// keeps the row count.
-fn conform(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-    keep: Option<&[String]>,
-) -> DfResult<RecordBatch> {
-    if schema.fields().is_empty() {
-        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        return Ok(RecordBatch::try_new_with_options(
-            Arc::clone(schema),
-            Vec::new(),
-            &options,
-        )?);
-    }
-    let columns: Vec<ArrayRef> = match keep {
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                batch.column_by_name(n).cloned().ok_or_else(|| {
-                    to_datafusion(Error::internal(format!(
-                        "the driver's batch has no column `{n}`"
-                    )))
-                })
-            })
-            .collect::<DfResult<_>>()?,
-        None => batch.columns().to_vec(),
-    };
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| {
-        to_datafusion(Error::internal(format!(
-            "the driver's batch does not have the object's Arrow types: {e}"
-        )))
-    })
 }
 
 impl ExecutionPlan for ObjectScanExec {

@@ -62,6 +62,7 @@
 
 mod catalog;
 mod cluster;
+mod conform;
 #[cfg(feature = "ballista")]
 pub mod distributed;
 mod error;

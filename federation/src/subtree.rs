@@ -11,10 +11,16 @@
 //!   filter translation keeps ([`crate::to_filter`]), left-deep, each
 //!   joining one more object;
 //! - filters above them, as `where`;
-//! - grouping by columns with `count`, `sum`, `avg`, `min` and `max` of
-//!   integer and float columns (`count` of any), and `HAVING` on the group
-//!   keys and on integer aggregates compared with integers (a `SELECT
-//!   DISTINCT` reaches the rule as a grouping without aggregates);
+//! - grouping by columns and by `date_trunc` of dates and datetimes (day,
+//!   week, month, quarter, year: QueryAST's date buckets, whose labels the
+//!   scan turns back into DataFusion's instants), with `count` (also
+//!   `DISTINCT`), `sum`, `min` and `max` of numbers (decimals included),
+//!   `avg` of integers and floats, `min`/`max` of text and instants, each
+//!   with its `FILTER (WHERE …)`, and the `CASE WHEN c THEN x END` and
+//!   grouped `sum(CASE WHEN c THEN 1 ELSE 0 END)` forms as filtered
+//!   aggregates (see `aggregation_of`); `HAVING` on the group keys and on
+//!   integer aggregates compared with integers (a `SELECT DISTINCT`
+//!   reaches the rule as a grouping without aggregates);
 //! - sorting by columns (with DataFusion's NULL placement made explicit),
 //!   then `LIMIT` / `OFFSET`;
 //! - projections of columns.
@@ -28,9 +34,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchemaRef, NullEquality, TableReference};
+use datafusion::common::{Column, DFSchemaRef, NullEquality, ScalarValue, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
@@ -39,8 +45,8 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use objectql_driver::{Capabilities, Pushdown, joined_schema};
 use objectql_query_ast::{
-    AggFunction, Aggregation, Filter, GroupBy, Join, JoinType, NullsOrder, Op, Operand, Query,
-    ResolveContext, SortItem, SortOrder, StorageType, Value, validate_query,
+    AggFunction, Aggregation, DateGranularity, Filter, GroupBy, Join, JoinType, NullsOrder, Op,
+    Operand, Query, ResolveContext, SortItem, SortOrder, StorageType, Value, validate_query,
 };
 
 use crate::source::QueryTable;
@@ -105,6 +111,10 @@ struct Sub {
     stage: Stage,
     /// Nodes absorbed beyond table scans, projections and aliases.
     absorbed: usize,
+    /// Output keys that are date-bucket labels (`YYYY-MM`, …) standing for
+    /// DataFusion's `date_trunc` instants: the scan turns them back into
+    /// instants; no filter or sort above may run on them as text.
+    labels: Vec<String>,
 }
 
 impl Sub {
@@ -244,6 +254,7 @@ fn lower(plan: &LogicalPlan) -> Option<Sub> {
                 out,
                 stage,
                 absorbed: 0,
+                labels: Vec::new(),
             })
         }
         LogicalPlan::SubqueryAlias(a) => lower(&a.input),
@@ -291,69 +302,65 @@ fn lower(plan: &LogicalPlan) -> Option<Sub> {
             if sub.stage > Stage::Where {
                 return None;
             }
-            let (out, group_by, aggregations) = {
+            let grouped = !a.group_expr.is_empty();
+            let mut out = Vec::new();
+            let mut group_by = Vec::new();
+            let mut labels = Vec::new();
+            let mut aggregations = Vec::new();
+            {
                 let resolve = sub.resolve(a.input.schema());
-                let mut out = Vec::new();
-                let mut group_by = Vec::new();
-                for g in &a.group_expr {
-                    let Expr::Column(c) = g else { return None };
-                    let (key, st) = resolve(c)?;
-                    if matches!(st, StorageType::Json | StorageType::Binary) {
-                        return None;
+                for (i, g) in a.group_expr.iter().enumerate() {
+                    if let Expr::Column(c) = g {
+                        let (key, st) = resolve(c)?;
+                        if matches!(st, StorageType::Json | StorageType::Binary) {
+                            return None;
+                        }
+                        group_by.push(GroupBy {
+                            field: key.clone(),
+                            granularity: None,
+                            alias: None,
+                            timezone: None,
+                        });
+                        out.push((key, st));
+                    } else {
+                        // `date_trunc(unit, instant)`: a date bucket, labelled
+                        // by the driver, an instant again in the scan.
+                        let (field, granularity) = date_bucket(g, &resolve)?;
+                        let alias = format!("g{i}");
+                        group_by.push(GroupBy {
+                            field,
+                            granularity: Some(granularity),
+                            alias: Some(alias.clone()),
+                            timezone: None,
+                        });
+                        labels.push(alias.clone());
+                        out.push((alias, StorageType::Text));
                     }
-                    group_by.push(GroupBy {
-                        field: key.clone(),
-                        granularity: None,
-                        alias: None,
-                        timezone: None,
-                    });
-                    out.push((key, st));
                 }
-                let mut aggregations = Vec::new();
                 for (i, e) in a.aggr_expr.iter().enumerate() {
                     let Expr::AggregateFunction(f) = e.clone().unalias_nested().data else {
                         return None;
                     };
-                    let p = &f.params;
-                    if p.distinct || p.filter.is_some() || !p.order_by.is_empty() {
+                    let (aggregation, st) = aggregation_of(&f, &resolve, grouped, format!("a{i}"))?;
+                    if let Some(filter) = &aggregation.filter
+                        && !sub.exact(filter)
+                    {
                         return None;
                     }
-                    let alias = format!("a{i}");
-                    let function = match f.func.name() {
-                        "count" => AggFunction::Count,
-                        "sum" => AggFunction::Sum,
-                        "avg" => AggFunction::Avg,
-                        "min" => AggFunction::Min,
-                        "max" => AggFunction::Max,
-                        _ => return None,
-                    };
-                    let (field, st) = match p.args.as_slice() {
-                        // `count(*)` arrives as `count(1)`.
-                        [Expr::Literal(v, _)] if function == AggFunction::Count && !v.is_null() => {
-                            (None, StorageType::Integer)
-                        }
-                        [Expr::Column(c)] => {
-                            let (key, st) = resolve(c)?;
-                            let st = match function {
-                                AggFunction::Count => StorageType::Integer,
-                                _ if !matches!(st, StorageType::Integer | StorageType::Float) => {
-                                    return None;
-                                }
-                                AggFunction::Avg => StorageType::Float,
-                                _ => st,
-                            };
-                            (Some(key), st)
-                        }
-                        _ => return None,
-                    };
-                    aggregations.push(Aggregation::new(function, field.as_deref(), alias.clone()));
-                    out.push((alias, st));
+                    out.push((aggregation.alias.clone(), st));
+                    aggregations.push(aggregation);
                 }
-                (out, group_by, aggregations)
-            };
+            }
+            // An alias of ours that is also a grouped field's name.
+            let mut names: Vec<&String> = out.iter().map(|(k, _)| k).collect();
+            names.sort();
+            if names.windows(2).any(|w| w[0] == w[1]) {
+                return None;
+            }
             sub.query.group_by = group_by;
             sub.query.aggregations = aggregations;
             sub.out = out;
+            sub.labels = labels;
             sub.stage = Stage::Grouped;
             sub.absorbed += 1;
             Some(sub)
@@ -371,7 +378,10 @@ fn lower(plan: &LogicalPlan) -> Option<Sub> {
                         return None;
                     };
                     let (key, st) = resolve(c)?;
-                    if matches!(st, StorageType::Json | StorageType::Binary) {
+                    // Labels sort as text, instants as instants: not always alike.
+                    if matches!(st, StorageType::Json | StorageType::Binary)
+                        || sub.labels.contains(&key)
+                    {
                         return None;
                     }
                     order_by.push(SortItem {
@@ -459,6 +469,200 @@ fn having_exact(sub: &Sub, having: &Filter) -> bool {
         #[allow(unreachable_patterns)]
         _ => false,
     }
+}
+
+/// The column a translation scope resolves.
+type Resolve<'a> = dyn Fn(&Column) -> Option<(String, StorageType)> + 'a;
+
+/// `date_trunc(unit, field)` over a date or datetime field, for a unit
+/// QueryAST buckets by: the field and the granularity. DataFusion
+/// truncates datetimes in UTC (their Arrow type's zone) and a date cast to
+/// a timestamp at its midnight, a week to its Monday: QueryAST's UTC
+/// buckets, `YYYY-Www` being the ISO week that starts on that Monday.
+fn date_bucket(e: &Expr, resolve: &Resolve<'_>) -> Option<(String, DateGranularity)> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.func.name() != "date_trunc" {
+        return None;
+    }
+    let [Expr::Literal(unit, _), arg] = f.args.as_slice() else {
+        return None;
+    };
+    let (ScalarValue::Utf8(Some(unit))
+    | ScalarValue::LargeUtf8(Some(unit))
+    | ScalarValue::Utf8View(Some(unit))) = unit
+    else {
+        return None;
+    };
+    let granularity = match unit.to_lowercase().as_str() {
+        "day" => DateGranularity::Day,
+        "week" => DateGranularity::Week,
+        "month" => DateGranularity::Month,
+        "quarter" => DateGranularity::Quarter,
+        "year" => DateGranularity::Year,
+        _ => return None,
+    };
+    let (key, st) = match arg {
+        Expr::Column(c) => resolve(c)?,
+        Expr::Cast(cast) if matches!(cast.field.data_type(), DataType::Timestamp(_, None)) => {
+            let Expr::Column(c) = cast.expr.as_ref() else {
+                return None;
+            };
+            let (key, st) = resolve(c)?;
+            if st != StorageType::Date {
+                return None;
+            }
+            (key, st)
+        }
+        _ => return None,
+    };
+    matches!(st, StorageType::Date | StorageType::DateTime).then_some((key, granularity))
+}
+
+/// Whether `e` is an integer literal of value `n`.
+fn int_literal(e: &Expr, n: i64) -> bool {
+    let Expr::Literal(v, _) = e else {
+        return false;
+    };
+    match v {
+        ScalarValue::Int8(Some(i)) => i64::from(*i) == n,
+        ScalarValue::Int16(Some(i)) => i64::from(*i) == n,
+        ScalarValue::Int32(Some(i)) => i64::from(*i) == n,
+        ScalarValue::Int64(Some(i)) => *i == n,
+        _ => false,
+    }
+}
+
+fn null_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(v, _) if v.is_null())
+}
+
+/// The QueryAST form of one DataFusion aggregate (`grouped`: under a
+/// `GROUP BY`, whose every group has rows), named `alias`, and the storage
+/// type of its output as the driver returns it. What has one:
+///
+/// - `count(*)`, `count(x)`, `count(DISTINCT x)`, `sum`, `avg` of integers
+///   and floats, `sum`, `min` and `max` of integers, floats and decimals,
+///   `min` and `max` of text, dates, datetimes and times (binary order, as
+///   DataFusion compares them);
+/// - with `FILTER (WHERE c)`: the aggregation's `filter`;
+/// - `agg(CASE WHEN c THEN x END)` (no `ELSE`, or `ELSE NULL`): `agg(x)`
+///   filtered by `c`, since the aggregates skip the NULLs of the rows where
+///   `c` is not true;
+/// - `sum(CASE WHEN c THEN 1 ELSE 0 END)` under a `GROUP BY`: `count(*)`
+///   filtered by `c` (over no rows the sum is NULL and the count 0, but a
+///   group always has rows).
+///
+/// An average of decimals stays in DataFusion (its scale is DataFusion's,
+/// QueryAST's average is a float), as does `sum`/`avg` of `DISTINCT`.
+fn aggregation_of(
+    f: &datafusion::logical_expr::expr::AggregateFunction,
+    resolve: &Resolve<'_>,
+    grouped: bool,
+    alias: String,
+) -> Option<(Aggregation, StorageType)> {
+    let p = &f.params;
+    if !p.order_by.is_empty() || p.null_treatment.is_some() {
+        return None;
+    }
+    let mut function = match f.func.name() {
+        "count" => AggFunction::Count,
+        "sum" => AggFunction::Sum,
+        "avg" => AggFunction::Avg,
+        "min" => AggFunction::Min,
+        "max" => AggFunction::Max,
+        _ => return None,
+    };
+    let mut filter = match &p.filter {
+        Some(w) => Some(to_filter_with(w, resolve)?),
+        None => None,
+    };
+    let [arg] = p.args.as_slice() else {
+        return None;
+    };
+    // The aggregated column (`None`: count the rows).
+    let value = |e: &Expr, function: AggFunction| -> Option<Option<Column>> {
+        match e {
+            Expr::Column(c) => Some(Some(c.clone())),
+            Expr::Literal(v, _) if function == AggFunction::Count && !v.is_null() => Some(None),
+            _ => None,
+        }
+    };
+    let column = match arg {
+        Expr::Case(case) => {
+            let (None, [(when, then)]) = (&case.expr, case.when_then_expr.as_slice()) else {
+                return None;
+            };
+            let cond = to_filter_with(when, resolve)?;
+            let column = match case.else_expr.as_deref() {
+                None => value(then, function)?,
+                Some(e) if null_literal(e) => value(then, function)?,
+                Some(e)
+                    if function == AggFunction::Sum
+                        && grouped
+                        && !p.distinct
+                        && int_literal(then, 1)
+                        && int_literal(e, 0) =>
+                {
+                    function = AggFunction::Count;
+                    None
+                }
+                Some(_) => return None,
+            };
+            filter = Some(and(filter, cond));
+            column
+        }
+        e => value(e, function)?,
+    };
+    let Some(column) = column else {
+        if p.distinct {
+            return None;
+        }
+        let mut a = Aggregation::new(AggFunction::Count, None, alias);
+        a.filter = filter;
+        return Some((a, StorageType::Integer));
+    };
+    let (key, st) = resolve(&column)?;
+    if p.distinct {
+        function = match function {
+            AggFunction::Count => AggFunction::CountDistinct,
+            // The least of the distinct values is the least value.
+            AggFunction::Min | AggFunction::Max => function,
+            _ => return None,
+        };
+    }
+    let numeric = matches!(
+        st,
+        StorageType::Integer | StorageType::Float | StorageType::Decimal { .. }
+    );
+    let out = match function {
+        AggFunction::Count | AggFunction::CountDistinct
+            if !matches!(st, StorageType::Json | StorageType::Binary) =>
+        {
+            StorageType::Integer
+        }
+        AggFunction::Sum if numeric => st,
+        AggFunction::Avg if matches!(st, StorageType::Integer | StorageType::Float) => {
+            StorageType::Float
+        }
+        AggFunction::Min | AggFunction::Max
+            if numeric
+                || matches!(
+                    st,
+                    StorageType::Text
+                        | StorageType::Date
+                        | StorageType::DateTime
+                        | StorageType::Time
+                ) =>
+        {
+            st
+        }
+        _ => return None,
+    };
+    let mut a = Aggregation::new(function, Some(&key), alias);
+    a.filter = filter;
+    Some((a, out))
 }
 
 /// A join whose right side is one object of the left side's datasource.

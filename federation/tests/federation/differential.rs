@@ -294,9 +294,22 @@ fn query(rng: &mut Rng) -> String {
             ),
             _ => String::new(),
         };
+        // Filtered and conditional aggregates, text bounds, distinct counts
+        // (pushed as aggregations with a `filter`).
+        let c = *rng.pick(&chain);
+        let (cond, text) = (
+            condition(rng, c),
+            format!("{}.{}", alias(c), columns_of(c).1),
+        );
+        let extra = match rng.below(4) {
+            0 => format!(", COUNT(*) FILTER (WHERE {cond}) AS f"),
+            1 => format!(", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS f"),
+            2 => format!(", MIN({text}) AS f, COUNT(DISTINCT {text}) AS g"),
+            _ => format!(", MAX(CASE WHEN {cond} THEN {measure} END) AS f"),
+        };
         format!(
             "SELECT {key} AS k, COUNT(*) AS n, COUNT({measure}) AS cn, SUM({measure}) AS s, \
-             MIN({measure}) AS lo, MAX({measure}) AS hi FROM {from}{filter} GROUP BY {key}{having} \
+             MIN({measure}) AS lo, MAX({measure}) AS hi{extra} FROM {from}{filter} GROUP BY {key}{having} \
              ORDER BY k {nulls}, n, cn, s, lo, hi"
         )
     } else {
