@@ -587,18 +587,21 @@ impl Federation {
         config.options_mut().optimizer.repartition_joins = true;
         // Hash joins, as in one process: Ballista prefers sort-merge joins,
         // and DataFusion 55.2's `SortMergeJoinExec` fails a right join whose
-        // filter reads the right side ("column types must match schema
-        // types", a generated query with two full joins); it does so in
-        // one process too, with `prefer_hash_join` off. Always partitioned
-        // on the keys, never `CollectLeft` for a small side: that is the
-        // join Ballista demotes (see above).
+        // `ON` condition reads the right side ("column types must match
+        // schema types", a generated query with two full joins); it does so
+        // in one process too, with `prefer_hash_join` off. DataFusion plans
+        // them partitioned on the keys, not `CollectLeft` for a small side
+        // (the join Ballista demotes, see above); Ballista itself may still
+        // broadcast a small side, and a null-aware anti join (`NOT IN`) is
+        // `CollectLeft` in any case.
         let optimizer = &mut config.options_mut().optimizer;
         optimizer.prefer_hash_join = true;
         optimizer.hash_join_single_partition_threshold = 0;
         optimizer.hash_join_single_partition_threshold_rows = 0;
         // A partitioned hash join's dynamic filter is complete once every
-        // build partition has reported; Ballista runs each partition as its
-        // own task, so a probe side waiting for it would wait for ever.
+        // build partition has reported, and each partition's stream waits
+        // for that; Ballista runs each partition as its own task, so the
+        // query hung.
         config
             .options_mut()
             .optimizer

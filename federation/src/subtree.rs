@@ -550,12 +550,13 @@ fn null_literal(e: &Expr) -> bool {
 /// - `agg(CASE WHEN c THEN x END)` (no `ELSE`, or `ELSE NULL`): `agg(x)`
 ///   filtered by `c`, since the aggregates skip the NULLs of the rows where
 ///   `c` is not true;
-/// - `sum(CASE WHEN c THEN 1 ELSE 0 END)` under a `GROUP BY`: `count(*)`
-///   filtered by `c` (over no rows the sum is NULL and the count 0, but a
-///   group always has rows).
+/// - `sum(CASE WHEN c THEN 1 ELSE 0 END)` under a `GROUP BY` and without
+///   `FILTER`: `count(*)` filtered by `c` (over no rows the sum is NULL and
+///   the count 0, but a group always has rows).
 ///
 /// An average of decimals stays in DataFusion (its scale is DataFusion's,
-/// QueryAST's average is a float), as does `sum`/`avg` of `DISTINCT`.
+/// QueryAST's average is a float), as do `sum`/`avg` of `DISTINCT` and
+/// `count(DISTINCT)` of floats (DataFusion counts `-0.0` and `0.0` apart).
 fn aggregation_of(
     f: &datafusion::logical_expr::expr::AggregateFunction,
     resolve: &Resolve<'_>,
@@ -602,6 +603,8 @@ fn aggregation_of(
                     if function == AggFunction::Sum
                         && grouped
                         && !p.distinct
+                        // With a `FILTER`, a group may sum no rows: NULL.
+                        && p.filter.is_none()
                         && int_literal(then, 1)
                         && int_literal(e, 0) =>
                 {
@@ -637,8 +640,19 @@ fn aggregation_of(
         StorageType::Integer | StorageType::Float | StorageType::Decimal { .. }
     );
     let out = match function {
-        AggFunction::Count | AggFunction::CountDistinct
-            if !matches!(st, StorageType::Json | StorageType::Binary) =>
+        AggFunction::Count if !matches!(st, StorageType::Json | StorageType::Binary) => {
+            StorageType::Integer
+        }
+        // DataFusion counts `-0.0` and `0.0` as two distinct floats, the
+        // backends and QueryAST as one zero.
+        AggFunction::CountDistinct
+            if !matches!(
+                st,
+                StorageType::Json
+                    | StorageType::Binary
+                    | StorageType::Float
+                    | StorageType::Vector { .. }
+            ) =>
         {
             StorageType::Integer
         }

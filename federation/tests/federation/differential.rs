@@ -303,6 +303,10 @@ fn query(rng: &mut Rng) -> String {
         );
         let extra = match rng.below(4) {
             0 => format!(", COUNT(*) FILTER (WHERE {cond}) AS f"),
+            1 if rng.chance(50) => format!(
+                ", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) FILTER (WHERE {}) AS f",
+                condition(rng, c)
+            ),
             1 => format!(", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS f"),
             2 => format!(", MIN({text}) AS f, COUNT(DISTINCT {text}) AS g"),
             _ => format!(", MAX(CASE WHEN {cond} THEN {measure} END) AS f"),

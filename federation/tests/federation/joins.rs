@@ -147,6 +147,9 @@ pub(super) const QUERIES: &[&str] = &[
     "SELECT COUNT(DISTINCT c.country) AS countries, MIN(c.country) AS lo, MAX(c.name) AS hi, \
      COUNT(DISTINCT c.name) FILTER (WHERE c.country <> 'US') AS named FROM {c} c",
     "SELECT SUM(CASE WHEN o.status = 'paid' THEN 1 ELSE 0 END) AS paid FROM {o} o WHERE o.total > 1000",
+    // With a `FILTER` a group may sum no rows: NULL, not a count of 0.
+    "SELECT o.status, SUM(CASE WHEN o.customer = 'c1' THEN 1 ELSE 0 END) FILTER (WHERE o.total > 100) AS big \
+     FROM {o} o GROUP BY o.status ORDER BY o.status",
     // Date buckets: DataFusion's instants from the driver's labels.
     BUCKETS,
     "SELECT date_trunc('year', o.placed) AS y, date_trunc('day', o.placed) AS d, SUM(o.total) AS s \
@@ -937,4 +940,29 @@ async fn tpch_q12_is_pushed_whole_with_its_conditional_sums() {
     );
     assert!(high.iter().chain(&low).all(|n| n != "0"), "{want:?}");
     assert_eq!(fed.sql_rows(q).await.expect("rows"), want);
+    // Date buckets of a `date` field (cast to a timestamp by DataFusion)
+    // go with their grouping too.
+    for unit in ["week", "month", "quarter"] {
+        let q = format!(
+            "SELECT date_trunc('{unit}', l_shipdate) AS b, count(*) AS n, \
+             count(*) FILTER (WHERE l_shipmode = 'AIR') AS air FROM t.lineitem GROUP BY b"
+        );
+        let plan = fed.explain(&q, false).await.expect("explain");
+        assert!(
+            !plan.contains("AggregateExec") && plan.contains("dateGranularity"),
+            "{plan}"
+        );
+        let mut got = fed.sql_rows(&q).await.expect("rows");
+        let mut want = fed
+            .clone()
+            .with_pushdown(false)
+            .sql_rows(&q)
+            .await
+            .expect("rows");
+        let by_bucket = |r: &Record| format!("{:?}", r.get("b"));
+        got.sort_by_key(by_bucket);
+        want.sort_by_key(by_bucket);
+        assert!(want.len() > 3, "{unit}: {want:?}");
+        assert_eq!(got, want, "{unit}");
+    }
 }
